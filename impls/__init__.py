@@ -1,0 +1,66 @@
+"""The model of the kernel, and the implementations of ``unmap_range`` under test.
+
+An implementation is a function ``unmap_range(k, kvm, pgdp, start, size)``
+written against the helpers of :class:`impls.kernel.Kernel` (``k``), exactly
+as the C is written against the kernel's.  :data:`BUILTIN` names ours;
+:func:`load_impl` loads a user's from ``path/to/file.py`` or
+``package.module:function``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Callable
+
+from . import old, v2, v3, v3_pgdnone
+
+UnmapRange = Callable[..., None]
+
+BUILTIN: dict[str, UnmapRange] = {
+    "old": old.unmap_range,
+    "v2": v2.unmap_range,
+    "v3": v3.unmap_range,
+    "v3-pgdnone": v3_pgdnone.unmap_range,
+}
+
+
+class ImplError(ValueError):
+    """An ``--impl`` that cannot be loaded; the message says why."""
+
+
+def load_impl(spec: str) -> tuple[str, UnmapRange]:
+    """Load ``NAME=SPEC``, ``SPEC`` being ``file.py[:func]`` or ``module:func``.
+
+    The name defaults to the file's stem (or ``module:func``).  The function
+    defaults to ``unmap_range``.
+    """
+    name = None
+    if "=" in spec:
+        name, spec = spec.split("=", 1)
+    target, _, func = spec.partition(":")
+    if target.endswith(".py") or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise ImplError(f"--impl {spec}: no such file {path}")
+        modname = f"unmapfuzz_user_{path.stem}_{abs(hash(str(path.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(modname, path)
+        module = importlib.util.module_from_spec(module_spec)
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ImplError(f"--impl {spec}: importing {path} failed: {type(exc).__name__}: {exc}") from exc
+        default_name = path.stem
+    else:
+        if not func:
+            raise ImplError(f"--impl {spec}: expected path/to/file.py or module:function")
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:
+            raise ImplError(f"--impl {spec}: cannot import {target}: {type(exc).__name__}: {exc}") from exc
+        default_name = spec
+    func = func or "unmap_range"
+    fn = getattr(module, func, None)
+    if not callable(fn):
+        raise ImplError(f"--impl {spec}: {getattr(module, '__file__', target)} defines no function {func}()")
+    return name or default_name, fn

@@ -1,0 +1,87 @@
+"""``unmap_range()`` as posted in "[PATCH v2] arm/arm64: KVM: Fix and refactor unmap_range".
+
+Per-level walkers with ``do { } while (..., addr != end)`` loops; each checks
+once, after its loop, whether the table it walked is now empty.  Huge entries
+still go through 3.15's two-branch ``clear_pmd_entry``/``clear_pud_entry``,
+which this patch did not touch.
+
+The posted text tests ``pud_huge(*pid)``, a typo that only compiles where
+``pud_huge`` ignores its argument; it is modelled as ``pud_huge(*pud)``.
+"""
+from __future__ import annotations
+
+from .kernel import U64
+from .old import clear_pmd_entry, clear_pud_entry
+
+
+def clear_pgd_entry(k, kvm, pgd, addr):
+    pud_table = k.pud_offset(pgd, 0)
+    k.pgd_clear(pgd)
+    k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+    k.pud_free(pud_table)
+    k.put_page(k.virt_to_page(pgd))
+
+
+def unmap_ptes(k, kvm, pmd, addr, end):
+    start_addr = addr
+    start_pte = pte = k.pte_offset_kernel(pmd, addr)
+    while True:
+        if not k.pte_none(k.load(pte)):
+            k.kvm_set_pte(pte, 0)
+            k.put_page(k.virt_to_page(pte))
+            k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+        pte, addr = pte + 1, (addr + k.PAGE_SIZE) & U64
+        if addr == end:
+            break
+
+    if k.kvm_pte_table_empty(kvm, start_pte):
+        clear_pmd_entry(k, kvm, pmd, start_addr)
+
+
+def unmap_pmds(k, kvm, pud, addr, end):
+    start_addr = addr
+    start_pmd = pmd = k.pmd_offset(pud, addr)
+    while True:
+        next = k.kvm_pmd_addr_end(addr, end)
+        if not k.pmd_none(k.load(pmd)):
+            if k.kvm_pmd_huge(k.load(pmd)):
+                clear_pmd_entry(k, kvm, pmd, addr)
+            else:
+                unmap_ptes(k, kvm, pmd, addr, next)
+        pmd, addr = pmd + 1, next
+        if addr == end:
+            break
+
+    if k.kvm_pmd_table_empty(kvm, start_pmd):
+        clear_pud_entry(k, kvm, pud, start_addr)
+
+
+def unmap_puds(k, kvm, pgd, addr, end):
+    start_addr = addr
+    start_pud = pud = k.pud_offset(pgd, addr)
+    while True:
+        next = k.kvm_pud_addr_end(addr, end)
+        if not k.pud_none(k.load(pud)):
+            if k.pud_huge(k.load(pud)):          # posted as pud_huge(*pid)
+                clear_pud_entry(k, kvm, pud, addr)
+            else:
+                unmap_pmds(k, kvm, pud, addr, next)
+        pud, addr = pud + 1, next
+        if addr == end:
+            break
+
+    if k.kvm_pud_table_empty(kvm, start_pud):
+        clear_pgd_entry(k, kvm, pgd, start_addr)
+
+
+def unmap_range(k, kvm, pgdp, start, size):
+    addr = start
+    end = (start + size) & U64
+
+    pgd = pgdp + k.pgd_index(addr)
+    while True:
+        next = k.kvm_pgd_addr_end(addr, end)
+        unmap_puds(k, kvm, pgd, addr, next)
+        pgd, addr = pgd + 1, next
+        if addr == end:
+            break
