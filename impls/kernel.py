@@ -33,6 +33,7 @@ class Kernel:
         self.PTRS_PER_PGD = p.ptrs_per_pgd
         self.PTRS_PER_TABLE = p.ptrs_per_table
         self.KVM_PREALLOC_LEVEL = p.prealloc
+        self.load = memory.read      # ``*ptr``; bound directly, it is the hot path
         self._pa_mask = memory.pa_mask
         self._idx_mask = p.ptrs_per_table - 1
         # Folded levels get the asm-generic versions.

@@ -90,7 +90,10 @@ class Ptr:
         self.index = index
 
     def __add__(self, n: int) -> "Ptr":
-        return Ptr(self.table, self.index + n)
+        p = _new_ptr(Ptr)
+        p.table = self.table
+        p.index = self.index + n
+        return p
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Ptr) and self.table is other.table and self.index == other.index
@@ -100,6 +103,9 @@ class Ptr:
 
     def __repr__(self) -> str:
         return f"&{self.table.level}[{self.index}]@{self.table.pa:#x}"
+
+
+_new_ptr = object.__new__
 
 
 class Memory:
@@ -167,8 +173,9 @@ class Memory:
                         t.level)
         if not 0 <= p.index < t.n:
             if t.kind == "guest":
+                hint = ": a none entry followed as a table pointer" if t.pa == 0 else ""
                 raise Fault("out-of-bounds", f"{what} through a pointer to PA {t.pa:#x}, "
-                            "which is not a table page", "none")
+                            f"which is not a table page{hint}", "none")
             raise Fault("out-of-bounds", f"{what} of entry {p.index} of a {t.n}-entry {t.level} "
                         f"table at {t.pa:#x}", t.level)
         if t.any_freed and t.page_of(p.index).freed:
@@ -177,6 +184,13 @@ class Memory:
         return t
 
     def read(self, p: Ptr) -> int:
+        # The common case inline (this is the walkers' hot path); anything
+        # unusual goes through _check, which raises the right fault.
+        t = p.table
+        self.steps += 1
+        if self.steps < self.step_budget and 0 <= p.index < t.n and not t.any_freed:
+            return t.entries.get(p.index, 0)
+        self.steps -= 1
         return self._check(p, "read").entries.get(p.index, 0)
 
     def write(self, p: Ptr, value: int) -> None:

@@ -1,0 +1,26 @@
+# One-line set-up: `make fuzz` (a short campaign) and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup fuzz test bench clean
+
+$(BIN)/unmapfuzz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/unmapfuzz
+
+fuzz: setup
+	$(BIN)/unmapfuzz fuzz --time 60 --out out/campaign
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/unmapfuzz bench
+
+clean:
+	rm -rf $(VENV) out

@@ -1,0 +1,141 @@
+"""``check(program) -> Verdict``: the one property every driver calls.
+
+Each implementation runs the program on its own machine; the oracle checks
+its machine after every operation.  An implementation's run ends at the first
+memory-safety fault (the kernel would have oopsed or corrupted memory there)
+or Python exception (a ``crash``: the implementation raised, which is a result,
+not a harness error).  The implementations are then compared with each other
+on their normalised final state, so a difference shows even where both satisfy
+the oracle.
+"""
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+
+from impls import BUILTIN
+from impls.mapping import Machine
+from impls.memory import Fault
+
+from .observe import observe
+from .oracle import Oracle, Violation
+from .profiles import validate
+from .program import Map, Program
+
+STATUS_BY_KIND = {"hang": "hang", "crash": "crash"}
+
+
+@dataclass(slots=True)
+class ImplResult:
+    name: str
+    status: str
+    violations: list[Violation]
+    final: tuple | None = None        # normalised final state, for comparison
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({v.kind for v in self.violations}))
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "violations": [v.to_json() for v in self.violations]}
+
+
+@dataclass(slots=True)
+class Verdict:
+    program: Program
+    results: dict[str, ImplResult] = field(default_factory=dict)
+    divergences: list[str] = field(default_factory=list)
+    invalid: str | None = None
+
+    @property
+    def divergent(self) -> bool:
+        return bool(self.divergences)
+
+    @property
+    def clean(self) -> bool:
+        return self.invalid is None and not self.divergent and all(
+            r.status == "ok" for r in self.results.values())
+
+    def to_json(self, file: str | None = None) -> dict:
+        return {"file": file, "platform": self.program.platform, "mode": self.program.mode,
+                "invalid": self.invalid,
+                "impls": {name: r.to_json() for name, r in self.results.items()},
+                "divergent": self.divergent, "divergences": self.divergences}
+
+
+def run_impl(program: Program, name: str, unmap_range, step_budget: int = 200_000) -> ImplResult:
+    machine = Machine(program.platform, program.mode, step_budget)
+    oracle = Oracle(machine)
+    violations: list[Violation] = []
+    status = "ok"
+    for n, op in enumerate(program.ops):
+        try:
+            if isinstance(op, Map):
+                machine.map(op.kind, op.ipa, op.output_address())
+            else:
+                machine.unmap(unmap_range, op.ipa, op.size)
+        except Fault as fault:
+            violations.append(Violation(fault.kind, n, fault.level,
+                                        op.ipa if fault.ipa is None else fault.ipa, fault.detail))
+            status = STATUS_BY_KIND.get(fault.kind, "violation")
+            break
+        except Exception as exc:   # the implementation raised: that is its result
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            violations.append(Violation("crash", n, "none", op.ipa,
+                                        f"{type(exc).__name__}: {exc} at {frame.filename}:{frame.lineno}"))
+            status = "crash"
+            break
+        found = oracle.check(n, op)
+        if found:
+            violations.extend(found)
+            status = "violation"
+    final = None
+    if status in ("ok", "violation"):
+        obs = observe(machine)
+        final = (
+            frozenset((ipa, leaf.shift, leaf.pa) for ipa, leaf in obs.leaves.items()),
+            frozenset((t.level, base, tuple(p.count for p in t.pages)) for t, (base, _) in obs.tables.items()),
+            tuple(sorted(oracle.freed_positions)),
+            frozenset(oracle.flush_coverage),
+        )
+    return ImplResult(name, status, violations, final)
+
+
+# Flushes are compared by what they covered (which removed translations and
+# unlinked tables saw a flush inside them), not by the exact IPA: 3.15 flushes
+# the address it stopped at, 3.16 the start of the table's range, and both are
+# right.
+ASPECTS = ("translations", "live tables and refcounts", "freed tables", "TLB flush coverage")
+
+
+def compare(results: dict[str, ImplResult]) -> list[str]:
+    """Where the implementations' final states differ: one sentence per aspect,
+    naming the groups that agree, e.g. ``translations: old | v2, v3``."""
+    out = []
+    ended = {name: r.status for name, r in results.items() if r.final is None}
+    if ended:
+        groups: dict[str, list[str]] = {}
+        for name, r in results.items():
+            groups.setdefault(r.status if r.final is None else "completed", []).append(name)
+        if len(groups) > 1:
+            out.append("run: " + " | ".join(f"{', '.join(ns)} {st}" for st, ns in groups.items()))
+    finished = {name: r.final for name, r in results.items() if r.final is not None}
+    for i, aspect in enumerate(ASPECTS):
+        groups = {}
+        for name, final in finished.items():
+            groups.setdefault(final[i], []).append(name)
+        if len(groups) > 1:
+            out.append(f"{aspect}: " + " | ".join(", ".join(ns) for ns in groups.values()))
+    return out
+
+
+def check(program: Program, impls: dict | None = None, profile: str | None = None) -> Verdict:
+    impls = BUILTIN if impls is None else impls
+    verdict = Verdict(program)
+    verdict.invalid = validate(program, profile)
+    if verdict.invalid:
+        return verdict
+    for name, fn in impls.items():
+        verdict.results[name] = run_impl(program, name, fn)
+    verdict.divergences = compare(verdict.results)
+    return verdict

@@ -1,0 +1,44 @@
+"""The ``unmapfuzz`` command line.
+
+Every command lives in its own module with a ``register(subparsers)`` that adds
+its parser and sets ``func``; this file only assembles them.  Exit status is
+the same everywhere: 0 clean, 1 findings (violations, divergences, replay
+differences), 2 bad input or usage.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMANDS = ("fuzz.cmd_check", "fuzz.cmd_fuzz", "fuzz.cmd_bench", "fuzz.cmd_minimize", "fuzz.cmd_replay")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unmapfuzz",
+        description="Differential fuzzer for KVM/ARM unmap_range() on a model of the kernel's page tables.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

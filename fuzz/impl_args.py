@@ -1,0 +1,31 @@
+"""``--impl`` and ``--impls``: which implementations a command runs."""
+from __future__ import annotations
+
+import argparse
+
+from impls import BUILTIN, ImplError, load_impl
+
+
+def add_impl_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--impl", action="append", default=[], metavar="[NAME=]FILE.py[:FUNC]|MODULE:FUNC",
+                        help="add an unmap_range(k, kvm, pgdp, start, size) of your own (repeatable)")
+    parser.add_argument("--impls", metavar="A,B,...",
+                        help="run only these implementations (default: the built-in ones and every --impl)")
+
+
+def selected_impls(args) -> dict:
+    """The implementations to run, or raise ImplError with a message for the user."""
+    impls = dict(BUILTIN)
+    for spec in args.impl:
+        name, fn = load_impl(spec)
+        if name in impls:
+            raise ImplError(f"--impl {spec}: the name {name!r} is taken; use NAME={spec}")
+        impls[name] = fn
+    if args.impls:
+        names = [n.strip() for n in args.impls.split(",") if n.strip()]
+        unknown = [n for n in names if n not in impls]
+        if unknown:
+            raise ImplError(f"--impls: unknown implementation(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(impls)})")
+        impls = {n: impls[n] for n in names}
+    return impls
