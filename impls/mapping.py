@@ -148,6 +148,9 @@ class Machine:
         elif kind == "pmd":
             self.stage2_set_pmd_huge(ipa, pa)
         elif kind == "pud":
+            if self.platform.arm32 or self.platform.page_shift != 12:
+                raise ValueError(f"{self.platform.name} has no pud block (ARM32's pud_huge() is 0; "
+                                 "the 64K granule has no level-1 block)")
             self.stage2_set_pud_huge(ipa, pa)
         else:
             raise ValueError(f"unknown map kind {kind!r}")
