@@ -224,7 +224,9 @@ class Oracle:
                                          f"{table.level} table page {page.pa:#x} has count {page.count}, "
                                          f"expected {want} ({live} live entries)", ctx.lines(base)))
                     self.excess[page] = page.count - want + self.excess.get(page, 0)
+            # A freed table is not retained: it was reported as freed-live-page above.
             if (not is_map and table not in self.roots and after.live[table] == 0
+                    and not any(page.freed for page in table.pages)
                     and before.live.get(table, 0) > 0 and not self.excess.get(table.pages[0], 0)
                     and base < hi and lo < base + (table.n << table.shift)
                     and table_freeable(plat, mode, table.level)):

@@ -1,0 +1,217 @@
+"""Tests for fuzz/check.py (check, compare, Verdict) and the ``check`` command line."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from brokenimpls import BROKEN, v3_copy
+from fuzz import cli
+from fuzz.check import ImplResult, check, compare
+from fuzz.program import parse
+from impls import BUILTIN, load_impl, old, v3
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "behaviour"
+V3 = v3.unmap_range
+
+OLD_ABANDONS = """
+platform arm64-4k-39
+mode stage2
+map page 0x80001000
+unmap 0x0 0x100000000
+"""
+
+ONE_PAGE = "map page 0x1000\nunmap 0x1000 0x1000\n"
+
+USER_IMPL = '''
+"""A user's unmap_range: v3, reached through the public loader."""
+from impls.v3 import unmap_range as _v3
+
+
+def unmap_range(k, kvm, pgdp, start, size):
+    _v3(k, kvm, pgdp, start, size)
+
+
+def no_flush(k, kvm, pgdp, start, size):
+    _v3(k, None, pgdp, start, size)
+'''
+
+
+# -- compare() ---------------------------------------------------------------------
+
+
+def test_identical_impls_agree():
+    """Two implementations with the same behaviour produce no divergence, even when both violate."""
+    verdict = check(parse(OLD_ABANDONS), {"a": old.unmap_range, "b": old.unmap_range})
+    assert verdict.results["a"].status == verdict.results["b"].status == "violation"
+    assert verdict.divergences == []
+    assert not verdict.divergent
+    verdict = check(parse(OLD_ABANDONS), {"v3": V3, "copy": v3_copy})
+    assert verdict.divergences == [] and verdict.clean
+
+
+def test_differing_impl_is_named_in_its_own_group():
+    """A single differing implementation stands alone in each aspect's groups; the agreeing ones are grouped."""
+    verdict = check(parse(OLD_ABANDONS), {"a": V3, "old": old.unmap_range, "b": v3_copy})
+    assert "translations: a, b | old" in verdict.divergences
+    assert all(d.endswith("a, b | old") for d in verdict.divergences), verdict.divergences
+    assert verdict.divergent and not verdict.clean
+
+
+def test_crash_versus_ok_shows_in_the_run_line():
+    """An implementation that crashes is reported on a "run:" line against those that completed."""
+    verdict = check(parse(ONE_PAGE), {"v3": V3, "boom": BROKEN["crash"]})
+    assert verdict.results["boom"].status == "crash"
+    assert verdict.results["boom"].final is None
+    assert verdict.divergences == ["run: v3 completed | boom crash"]
+
+
+def test_compare_on_results_directly():
+    """compare() groups finished results per aspect and is empty when all finals are equal."""
+    final = (frozenset(), frozenset(), (), frozenset())
+    other = (frozenset({(0x1000, 12, 0x1000)}), frozenset(), (), frozenset())
+    same = {"x": ImplResult("x", "ok", [], final), "y": ImplResult("y", "ok", [], final)}
+    assert compare(same) == []
+    differ = {**same, "z": ImplResult("z", "violation", [], other)}
+    assert compare(differ) == ["translations: x, y | z"]
+    hung = {**same, "h": ImplResult("h", "hang", [], None)}
+    assert compare(hung) == ["run: x, y completed | h hang"]
+
+
+# -- Verdict.to_json -------------------------------------------------------------------
+
+
+def test_verdict_json_shape():
+    """to_json has exactly the documented keys, and each violation has kind/op/level/ipa/detail."""
+    verdict = check(parse(OLD_ABANDONS), {"old": old.unmap_range, "v3": V3})
+    data = verdict.to_json("x.ops")
+    assert set(data) == {"file", "platform", "mode", "invalid", "impls", "divergent", "divergences"}
+    assert (data["file"], data["platform"], data["mode"], data["invalid"]) == ("x.ops", "arm64-4k-39", "stage2", None)
+    assert data["divergent"] is True and data["divergences"]
+    assert set(data["impls"]) == {"old", "v3"}
+    for result in data["impls"].values():
+        assert set(result) == {"status", "violations"}
+    assert data["impls"]["v3"] == {"status": "ok", "violations": []}
+    (violation,) = data["impls"]["old"]["violations"]
+    assert set(violation) == {"kind", "op", "level", "ipa", "detail"}
+    assert violation["kind"] == "still-mapped" and violation["op"] == 1 and violation["level"] == "pte"
+    assert violation["ipa"] == "0x80001000"
+    json.dumps(data)
+
+
+# -- invalid programs ------------------------------------------------------------------
+
+
+INVALID = [
+    ("hyp-block", "mode hyp\nmap pmd 0x200000\nunmap 0x0 0x400000\n", None, "hyp has no block map path"),
+    ("page-in-block", "map pmd 0x200000\nmap page 0x201000\n", None, "falls inside the block"),
+    ("wraps", "map page 0x1000\nunmap 0xfffffffffffff000 0x2000\n", None, "wraps past 2**64"),
+    ("unaligned-realistic", "profile realistic\nmap page 0x1000\nunmap 0x1000 0x800\n", None, "page-aligned"),
+    ("unaligned-realistic-override", "map page 0x1000\nunmap 0x1000 0x800\n", "realistic", "page-aligned"),
+]
+
+
+@pytest.mark.parametrize("text,profile,reason", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
+def test_invalid_programs_run_nothing(text, profile, reason):
+    """A program breaking a precondition is invalid with a reason, and no implementation runs."""
+    calls = []
+
+    def spy(k, kvm, pgdp, start, size):
+        calls.append((start, size))
+
+    verdict = check(parse(text), {"spy": spy}, profile)
+    assert verdict.invalid and reason in verdict.invalid
+    assert verdict.invalid.startswith("op ")
+    assert verdict.results == {} and calls == []
+    assert not verdict.clean
+    assert verdict.to_json()["invalid"] == verdict.invalid
+
+
+def test_unaligned_unmap_is_valid_outside_realistic():
+    """The same unaligned unmap is a valid (adversarial) program without the realistic profile."""
+    verdict = check(parse("map page 0x1000\nunmap 0x1000 0x800\n"), {"v3": V3})
+    assert verdict.invalid is None and "v3" in verdict.results
+
+
+# -- user implementations ---------------------------------------------------------------
+
+
+def test_user_impl_takes_part(tmp_path):
+    """An impl loaded from a file runs and is judged like the built-ins, under its file's stem or a given name."""
+    path = tmp_path / "mine.py"
+    path.write_text(USER_IMPL)
+    name, fn = load_impl(str(path))
+    assert name == "mine"
+    verdict = check(parse(OLD_ABANDONS), {**BUILTIN, name: fn})
+    assert verdict.results["mine"].status == "ok"
+    assert "translations: old | v2, v3, v3-pgdnone, mine" in verdict.divergences
+    name, fn = load_impl(f"nf={path}:no_flush")
+    assert name == "nf"
+    verdict = check(parse("map page 0x1000\nmap page 0x2000\nunmap 0x1000 0x1000\n"), {"v3": V3, name: fn})
+    assert verdict.results["nf"].kinds == ("missing-tlbi",)
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def run_cli(capsys, *argv):
+    status = cli.main(["check", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_json_clean_program_exits_0(capsys):
+    """check --json on a clean program prints one JSON object and exits 0."""
+    path = CORPUS / "block-partly-in-range.ops"
+    status, out, _ = run_cli(capsys, path, "--json")
+    assert status == 0
+    (line,) = out.splitlines()
+    data = json.loads(line)
+    assert data["file"] == str(path) and data["invalid"] is None and not data["divergent"]
+    assert {r["status"] for r in data["impls"].values()} == {"ok"}
+
+
+def test_cli_json_violating_program_exits_1(capsys):
+    """check --json on a program where old leaves a page mapped exits 1 and shows old's violation."""
+    status, out, _ = run_cli(capsys, CORPUS / "old-abandons-at-empty-pud.ops", "--json")
+    assert status == 1
+    (line,) = out.splitlines()
+    data = json.loads(line)
+    assert data["impls"]["old"]["status"] == "violation"
+    assert [v["kind"] for v in data["impls"]["old"]["violations"]] == ["still-mapped"]
+
+
+def test_cli_one_json_object_per_file(capsys):
+    """Several files give one JSON line each, in order, and the worst status."""
+    files = [CORPUS / "block-partly-in-range.ops", CORPUS / "old-abandons-at-empty-pud.ops"]
+    status, out, _ = run_cli(capsys, *files, "--json")
+    assert status == 1
+    assert [json.loads(line)["file"] for line in out.splitlines()] == [str(f) for f in files]
+
+
+def test_cli_syntax_error_exits_2_naming_file_and_line(capsys, tmp_path):
+    """A file with a syntax error exits 2 and stderr names FILE:LINE; no JSON is printed for it."""
+    bad = tmp_path / "bad.ops"
+    bad.write_text("platform arm64-4k-39\nmap page 0x1000\nmap bogus 0x2000\n")
+    status, out, err = run_cli(capsys, bad, "--json")
+    assert status == 2
+    assert f"{bad}:3" in err
+    assert out == ""
+
+
+def test_cli_invalid_program_exits_2(capsys, tmp_path):
+    """A well-formed but invalid program exits 2 and its JSON carries the reason."""
+    path = tmp_path / "hyp-block.ops"
+    path.write_text("mode hyp\nmap pmd 0x200000\n")
+    status, out, _ = run_cli(capsys, path, "--json")
+    assert status == 2
+    assert "hyp has no block map path" in json.loads(out)["invalid"]
+
+
+def test_cli_user_impl(capsys, tmp_path):
+    """--impl FILE adds a user implementation to the run, named after the file."""
+    path = tmp_path / "mine.py"
+    path.write_text(USER_IMPL)
+    status, out, _ = run_cli(capsys, CORPUS / "block-partly-in-range.ops", "--json", "--impl", path)
+    assert status == 0
+    assert json.loads(out)["impls"]["mine"] == {"status": "ok", "violations": []}
