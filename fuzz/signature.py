@@ -46,8 +46,13 @@ def signatures(verdict: Verdict) -> list[Signature]:
     prog = verdict.program
     found = set()
     for name, result in verdict.results.items():
+        # Only the first operation that went wrong: what follows it runs on a
+        # state the kernel should never have reached, and its findings are
+        # consequences (the fuzzer meets the independent ones on their own).
+        first = result.violations[0].op if result.violations else None
         for v in result.violations:
-            found.add(Signature(name, v.kind, prog.platform, prog.mode, v.level))
+            if v.op == first:
+                found.add(Signature(name, v.kind, prog.platform, prog.mode, v.level))
     clean = {n for n, r in verdict.results.items() if r.status == "ok"}
     for line in verdict.divergences:
         aspect, _, groups = line.partition(": ")

@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""The coverage-guided target: libFuzzer bytes -> program -> check -> findings.
+
+Run it as a libFuzzer binary (``-fork``, ``-jobs``, ``-merge``,
+``-minimize_crash`` all work, because a finding is recorded, not raised)::
+
+    UNMAPFUZZ_CONFIG='{"out": "out/af", "platform": "arm64-4k-39", "mode": "stage2"}' \\
+        python fuzz/atheris_target.py out/af/corpus -max_total_time=60
+
+``unmapfuzz fuzz --engine atheris`` runs it for you.  Only ``impls/`` (the
+model and the implementations) is instrumented: coverage of the oracle or the
+logging would slow every run and guide nothing.
+
+The configuration comes from the environment (``UNMAPFUZZ_CONFIG``, JSON), so
+that libFuzzer's own children inherit it.  When it covers several
+(platform, mode) pairs, the first input byte selects one; the rest is the
+byte layout of :mod:`fuzz.generate`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import atheris  # noqa: E402
+
+with atheris.instrument_imports(include=["impls"]):
+    import impls  # noqa: F401,E402
+    import impls.mapping  # noqa: F401,E402
+
+from fuzz.generate import ByteSource, draw_program  # noqa: E402
+from fuzz.harness import CONFIG_ENV, Harness, configs  # noqa: E402
+
+DEFAULTS = {"out": "out/atheris", "platform": "arm64-4k-39", "mode": "stage2",
+            "profile": "realistic", "impls": [], "max_ops": 12}
+
+
+def load_config() -> dict:
+    raw = os.environ.get(CONFIG_ENV)
+    cfg = dict(DEFAULTS)
+    if raw:
+        try:
+            cfg.update(json.loads(raw))
+        except ValueError as exc:
+            sys.exit(f"atheris_target: {CONFIG_ENV} is not JSON: {exc}")
+    return cfg
+
+
+def instrumented_impls(specs: list[str]) -> dict:
+    from impls import BUILTIN, load_impl
+    chosen = dict(BUILTIN)
+    for spec in specs:
+        name, fn = load_impl(spec)
+        module = sys.modules.get(fn.__module__)
+        for value in list(vars(module).values()) if module else [fn]:
+            if callable(value) and getattr(value, "__module__", None) == fn.__module__ and hasattr(value, "__code__"):
+                atheris.instrument_func(value)
+        chosen[name] = fn
+    return chosen
+
+
+def make_test_one_input(cfg: dict):
+    pairs = configs(cfg["platform"], cfg["mode"])
+    harness = Harness(Path(cfg["out"]), instrumented_impls(cfg["impls"]), cfg["profile"], "atheris")
+    profile, max_ops = cfg["profile"], int(cfg["max_ops"])
+
+    def test_one_input(data: bytes) -> None:
+        if len(pairs) > 1:
+            if not data:
+                return
+            platform, mode = pairs[data[0] % len(pairs)]
+            data = data[1:]
+        else:
+            platform, mode = pairs[0]
+        harness.run(draw_program(ByteSource(data), platform, mode, profile, max_ops))
+
+    return test_one_input, harness
+
+
+def seed_bytes(program, platform: str, mode: str) -> bytes | None:
+    """The input bytes that decode to ``program`` under this configuration, or None."""
+    from fuzz.generate import encode_program
+    pairs = configs(platform, mode)
+    key = (program.platform, program.mode)
+    if key not in pairs:
+        return None
+    body = encode_program(program)
+    return bytes([pairs.index(key)]) + body if len(pairs) > 1 else body
+
+
+def main(argv: list[str]) -> None:
+    cfg = load_config()
+    test_one_input, harness = make_test_one_input(cfg)
+    import atexit
+    atexit.register(harness.close)
+    atheris.Setup(argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,258 @@
+"""A campaign: engine workers on every core, a progress line, a summary.
+
+The campaign process does no fuzzing itself.  It seeds the coverage-guided
+corpus from the text corpus, starts ``--jobs`` workers (each a separate
+process, so a crash or a ``kill -9`` of one loses nothing but its last second of
+counts), and every few seconds reads their stats files and the finding
+buckets, prints a progress line, logs a ``progress`` event and rewrites
+``summary.json``.  New buckets are minimised in a background thread as they
+appear; both the first program and the reproducer are kept.
+
+Stopping: at ``--time``, or on Ctrl-C/SIGTERM, the workers are terminated,
+waited for, and the summary written.  Running again with the same ``--out``
+resumes: the atheris corpus and every bucket stay, counts keep adding up.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .harness import CONFIG_ENV, configs
+from .store import atomic_write, make_logger, read_buckets
+
+ROOT = Path(__file__).resolve().parent.parent
+KNOWN_FILE = ROOT / "corpus" / "known.txt"
+
+
+@dataclass
+class CampaignConfig:
+    engine: str = "atheris"
+    platform: str = "arm64-4k-39"
+    mode: str = "stage2"
+    profile: str = "realistic"
+    seconds: float = 60.0
+    jobs: int = os.cpu_count() or 1
+    seed: int = 0
+    out: Path = Path("out/campaign")
+    impls: list[str] = field(default_factory=list)
+    minimize: bool = True
+    progress_every: float = 3.0
+    quiet: bool = False
+    seed_corpus: Path | None = ROOT / "corpus"
+
+
+def load_known(path: Path = KNOWN_FILE) -> list[str]:
+    """Signature patterns (fnmatch) of documented divergences, one per line; # comments."""
+    if not path.is_file():
+        return []
+    patterns = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            patterns.append(line)
+    return patterns
+
+
+def is_known(signature: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(signature, p) for p in patterns)
+
+
+class Campaign:
+    def __init__(self, cfg: CampaignConfig):
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log = make_logger(self.out, role="campaign")
+        self.workers: list[subprocess.Popen] = []
+        self.stopping = False
+        self.started = time.time()
+        self.known = load_known()
+        self.minimizer = None
+
+    # -- workers -------------------------------------------------------------------
+
+    def _worker_env(self, index: int) -> dict:
+        cfg = self.cfg
+        env = dict(os.environ)
+        env[CONFIG_ENV] = json.dumps({
+            "out": str(self.out), "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
+            "impls": cfg.impls, "seed": cfg.seed * 1000 + index, "deadline": self.started + cfg.seconds,
+        })
+        env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        return env
+
+    def _corpus_dir(self) -> Path:
+        cfg = self.cfg
+        d = self.out / "corpus" / f"{cfg.platform}-{cfg.mode}-{cfg.profile}"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def seed_from_text(self) -> int:
+        """Encode the text corpus into the atheris corpus (it is never stored as bytes in git)."""
+        if self.cfg.seed_corpus is None or not Path(self.cfg.seed_corpus).is_dir():
+            return 0
+        from .atheris_target import seed_bytes
+        from .program import ProgramError, load
+        import hashlib
+        target = self._corpus_dir()
+        n = 0
+        for path in sorted(Path(self.cfg.seed_corpus).rglob("*.ops")):
+            try:
+                program = load(path)
+            except ProgramError:
+                continue
+            data = seed_bytes(program, self.cfg.platform, self.cfg.mode)
+            if data is None:
+                continue
+            (target / ("seed-" + hashlib.sha1(data).hexdigest())).write_bytes(data)
+            n += 1
+        return n
+
+    def start_workers(self) -> None:
+        cfg = self.cfg
+        logs = self.out / "workers"
+        logs.mkdir(exist_ok=True)
+        for i in range(cfg.jobs):
+            env = self._worker_env(i)
+            if cfg.engine == "atheris":
+                remaining = max(1, int(self.started + cfg.seconds - time.time()))
+                cmd = [sys.executable, str(ROOT / "fuzz" / "atheris_target.py"), str(self._corpus_dir()),
+                       f"-max_total_time={remaining}", f"-seed={cfg.seed * 1000 + i + 1}",
+                       "-print_final_stats=1", "-reload=1", "-timeout=30", "-rss_limit_mb=4096"]
+            else:
+                cmd = [sys.executable, "-m", "fuzz.engines", cfg.engine]
+            stderr = open(logs / f"{cfg.engine}-{i}.log", "ab")
+            self.workers.append(subprocess.Popen(cmd, env=env, stdout=stderr, stderr=stderr,
+                                                 stdin=subprocess.DEVNULL, cwd=ROOT))
+        self.log.info("workers_started", engine=cfg.engine, jobs=cfg.jobs,
+                      pids=[w.pid for w in self.workers])
+
+    def stop_workers(self) -> None:
+        for w in self.workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        deadline = time.time() + 10
+        for w in self.workers:
+            try:
+                w.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
+
+    # -- progress ----------------------------------------------------------------------
+
+    def stats(self) -> dict:
+        execs = invalid = 0
+        for f in (self.out / "stats").glob("*.json"):
+            try:
+                s = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if s.get("started", 0) >= self.started - 1:
+                execs += s["execs"]
+                invalid += s["invalid"]
+        cov = 0
+        if self.cfg.engine == "atheris":
+            for f in (self.out / "workers").glob("atheris-*.log"):
+                cov = max(cov, _last_cov(f))
+        return {"execs": execs, "invalid": invalid, "cov": cov}
+
+    def summary(self, final: bool = False) -> dict:
+        elapsed = time.time() - self.started
+        st = self.stats()
+        buckets = read_buckets(self.out)
+        for b in buckets:
+            b["known"] = is_known(b["signature"], self.known)
+        summary = {
+            "engine": self.cfg.engine, "platform": self.cfg.platform, "mode": self.cfg.mode,
+            "profile": self.cfg.profile, "jobs": self.cfg.jobs, "seed": self.cfg.seed,
+            "executions": st["execs"], "invalid": st["invalid"], "coverage": st["cov"],
+            "elapsed_seconds": round(elapsed, 1),
+            "exec_per_second": round(st["execs"] / elapsed, 1) if elapsed > 0 else 0.0,
+            "finished": final,
+            "buckets": buckets,
+            "known": [b["signature"] for b in buckets if b["known"]],
+            "new": [b["signature"] for b in buckets if not b["known"]],
+        }
+        atomic_write(self.out / "summary.json", json.dumps(summary, indent=1))
+        return summary
+
+    def progress(self, summary: dict) -> None:
+        remaining = max(0.0, self.cfg.seconds - summary["elapsed_seconds"])
+        line = (f"[unmapfuzz] {summary['executions']} execs  {summary['exec_per_second']:.0f}/s  "
+                f"cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
+                f"({len(summary['new'])} new)  {summary['elapsed_seconds']:.0f}s elapsed, {remaining:.0f}s left")
+        self.log.info("progress", executions=summary["executions"], exec_per_second=summary["exec_per_second"],
+                      coverage=summary["coverage"], buckets=len(summary["buckets"]), new=len(summary["new"]),
+                      elapsed=summary["elapsed_seconds"], remaining=round(remaining, 1))
+        if not self.cfg.quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    # -- the run -------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        seeded = self.seed_from_text() if cfg.engine == "atheris" else 0
+        self.log.info("start", engine=cfg.engine, platform=cfg.platform, mode=cfg.mode, profile=cfg.profile,
+                      seconds=cfg.seconds, jobs=cfg.jobs, seed=cfg.seed, seeded=seeded,
+                      resumed_buckets=len(read_buckets(self.out)))
+        previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
+        signal.signal(signal.SIGTERM, self._on_signal)
+        if cfg.minimize:
+            from .background import Minimizer
+            self.minimizer = Minimizer(self.out, cfg.impls, cfg.profile, self.log)
+            self.minimizer.start()
+        reason = "time"
+        try:
+            self.start_workers()
+            while not self.stopping:
+                time.sleep(min(cfg.progress_every, max(0.05, self.started + cfg.seconds - time.time())))
+                self.progress(self.summary())
+                if time.time() >= self.started + cfg.seconds:
+                    break
+                if all(w.poll() is not None for w in self.workers):
+                    reason = "workers exited"
+                    break
+            if self.stopping:
+                reason = "signal"
+        except KeyboardInterrupt:
+            reason = "interrupt"
+        finally:
+            self.stop_workers()
+            if self.minimizer is not None:
+                self.minimizer.finish(timeout=30 if reason == "time" else 5)
+            summary = self.summary(final=True)
+            self.log.info("stop", reason=reason, executions=summary["executions"],
+                          buckets=len(summary["buckets"]), new=len(summary["new"]))
+            signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+        self.progress(summary)
+        return summary
+
+    def _on_signal(self, *_args) -> None:
+        self.stopping = True
+
+
+def _last_cov(path: Path) -> int:
+    """The last ``cov: N`` libFuzzer printed in a worker's log."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            tail = f.read().decode(errors="replace")
+    except OSError:
+        return 0
+    cov = 0
+    for token in tail.split("cov: ")[1:]:
+        digits = token.split(" ", 1)[0]
+        if digits.isdigit():
+            cov = int(digits)
+    return cov

@@ -1,0 +1,116 @@
+"""The in-process engines a campaign runs as workers: hypothesis and random.
+
+``python -m fuzz.engines ENGINE`` runs one worker with the configuration in
+``UNMAPFUZZ_CONFIG`` until its deadline or SIGTERM.  Both engines draw programs
+through the same generator as atheris (:mod:`fuzz.generate`), from a different
+source of choices:
+
+- ``hypothesis``: a ``@given`` test over :class:`~fuzz.generate.DataSource`,
+  run in batches with fresh seeds, generation phase only.  It never fails: a
+  finding is recorded and the search goes on (our minimiser, not hypothesis's
+  shrinker, reduces it, because it knows how to keep the signature);
+- ``random``: :class:`~fuzz.generate.RandomSource` over ``random.Random``, the
+  plain baseline the benchmark compares against.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+import time
+from pathlib import Path
+
+from impls import BUILTIN, load_impl
+
+from .generate import DataSource, RandomSource, draw_program
+from .harness import CONFIG_ENV, Harness, configs
+
+
+class _Stop(Exception):
+    pass
+
+
+def _impls(specs) -> dict:
+    chosen = dict(BUILTIN)
+    for spec in specs:
+        name, fn = load_impl(spec)
+        chosen[name] = fn
+    return chosen
+
+
+def run_random(cfg: dict) -> Harness:
+    harness = Harness(Path(cfg["out"]), _impls(cfg.get("impls", [])), cfg["profile"], "random")
+    rng = random.Random(cfg.get("seed", 0))
+    pairs = configs(cfg["platform"], cfg["mode"])
+    deadline = cfg["deadline"]
+    src = RandomSource(rng)
+    max_ops = int(cfg.get("max_ops", 12))
+    try:
+        while time.time() < deadline:
+            platform, mode = pairs[rng.randrange(len(pairs))]
+            harness.run(draw_program(src, platform, mode, cfg["profile"], max_ops))
+    finally:
+        harness.close()
+    return harness
+
+
+def run_hypothesis(cfg: dict) -> Harness:
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
+
+    harness = Harness(Path(cfg["out"]), _impls(cfg.get("impls", [])), cfg["profile"], "hypothesis")
+    pairs = configs(cfg["platform"], cfg["mode"])
+    deadline = cfg["deadline"]
+    max_ops = int(cfg.get("max_ops", 12))
+
+    @settings(max_examples=500, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(st.data())
+    def one(data):
+        if time.time() >= deadline:
+            raise _Stop
+        platform, mode = pairs[data.draw(st.integers(0, len(pairs) - 1))] if len(pairs) > 1 else pairs[0]
+        harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
+
+    batch = cfg.get("seed", 0) * 1_000_003
+    try:
+        while time.time() < deadline:
+            batch += 1
+            try:
+                hypothesis_seed(batch)(one)()
+            except _Stop:
+                break
+            except Exception as exc:  # hypothesis wraps _Stop in some versions
+                if "_Stop" in repr(exc) or isinstance(getattr(exc, "__cause__", None), _Stop):
+                    break
+                raise
+    finally:
+        harness.close()
+    return harness
+
+
+def _interrupt(*_args):
+    raise KeyboardInterrupt
+
+
+ENGINES = {"random": run_random, "hypothesis": run_hypothesis}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[1] not in ENGINES:
+        print(f"usage: python -m fuzz.engines {{{'|'.join(ENGINES)}}} (config in ${CONFIG_ENV})", file=sys.stderr)
+        return 2
+    cfg = json.loads(os.environ[CONFIG_ENV])
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        ENGINES[argv[1]](cfg)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
