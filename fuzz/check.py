@@ -63,42 +63,73 @@ class Verdict:
                 "divergent": self.divergent, "divergences": self.divergences}
 
 
-def run_impl(program: Program, name: str, unmap_range, step_budget: int = 200_000) -> ImplResult:
-    machine = Machine(program.platform, program.mode, step_budget)
-    oracle = Oracle(machine)
-    violations: list[Violation] = []
-    status = "ok"
-    for n, op in enumerate(program.ops):
+class ImplRun:
+    """One implementation's machine, stepped one operation at a time."""
+
+    def __init__(self, program: Program, name: str, unmap_range, step_budget: int = 200_000):
+        self.name = name
+        self.unmap_range = unmap_range
+        self.machine = Machine(program.platform, program.mode, step_budget)
+        self.oracle = Oracle(self.machine)
+        self.violations: list[Violation] = []
+        self.status = "ok"
+        self.ops = 0
+
+    @property
+    def stopped(self) -> bool:
+        return self.status in ("hang", "crash") or (self.violations and self.violations[-1].kind in FATAL)
+
+    def apply(self, op) -> list[Violation]:
+        """Run one operation and check it; the new violations (none once stopped)."""
+        if self.stopped:
+            return []
+        n = self.ops
+        self.ops += 1
         try:
             if isinstance(op, Map):
-                machine.map(op.kind, op.ipa, op.output_address())
+                self.machine.map(op.kind, op.ipa, op.output_address())
             else:
-                machine.unmap(unmap_range, op.ipa, op.size)
+                self.machine.unmap(self.unmap_range, op.ipa, op.size)
         except Fault as fault:
-            violations.append(Violation(fault.kind, n, fault.level,
-                                        op.ipa if fault.ipa is None else fault.ipa, fault.detail))
-            status = STATUS_BY_KIND.get(fault.kind, "violation")
-            break
+            found = [Violation(fault.kind, n, fault.level, op.ipa if fault.ipa is None else fault.ipa,
+                               fault.detail)]
+            self.status = STATUS_BY_KIND.get(fault.kind, "violation")
         except Exception as exc:   # the implementation raised: that is its result
             frame = traceback.extract_tb(exc.__traceback__)[-1]
-            violations.append(Violation("crash", n, "none", op.ipa,
-                                        f"{type(exc).__name__}: {exc} at {frame.filename}:{frame.lineno}"))
-            status = "crash"
+            found = [Violation("crash", n, "none", op.ipa,
+                               f"{type(exc).__name__}: {exc} at {frame.filename}:{frame.lineno}")]
+            self.status = "crash"
+        else:
+            found = self.oracle.check(n, op)
+            if found:
+                self.status = "violation"
+        self.violations.extend(found)
+        return found
+
+    def result(self) -> ImplResult:
+        final = None
+        if self.status in ("ok", "violation"):
+            obs = observe(self.machine)
+            final = (
+                frozenset((ipa, leaf.shift, leaf.pa) for ipa, leaf in obs.leaves.items()),
+                frozenset((t.level, base, tuple(p.count for p in t.pages)) for t, (base, _) in obs.tables.items()),
+                tuple(sorted(self.oracle.freed_positions)),
+                frozenset(self.oracle.flush_coverage),
+            )
+        return ImplResult(self.name, self.status, self.violations, final)
+
+
+FATAL = {"out-of-bounds", "use-after-free", "double-free", "freed-non-table", "refcount-underflow",
+         "hang", "crash"}
+
+
+def run_impl(program: Program, name: str, unmap_range, step_budget: int = 200_000) -> ImplResult:
+    run = ImplRun(program, name, unmap_range, step_budget)
+    for op in program.ops:
+        if run.stopped:
             break
-        found = oracle.check(n, op)
-        if found:
-            violations.extend(found)
-            status = "violation"
-    final = None
-    if status in ("ok", "violation"):
-        obs = observe(machine)
-        final = (
-            frozenset((ipa, leaf.shift, leaf.pa) for ipa, leaf in obs.leaves.items()),
-            frozenset((t.level, base, tuple(p.count for p in t.pages)) for t, (base, _) in obs.tables.items()),
-            tuple(sorted(oracle.freed_positions)),
-            frozenset(oracle.flush_coverage),
-        )
-    return ImplResult(name, status, violations, final)
+        run.apply(op)
+    return run.result()
 
 
 # Flushes are compared by what they covered (which removed translations and
