@@ -49,15 +49,30 @@ class CampaignConfig:
     seed_corpus: Path | None = ROOT / "corpus"
 
 
-def load_known(path: Path = KNOWN_FILE) -> list[str]:
-    """Signature patterns (fnmatch) of documented divergences, one per line; # comments."""
+def load_known(path: Path = KNOWN_FILE, profile: str = "realistic") -> list[str]:
+    """Signature patterns (fnmatch) of documented divergences, one per line; # comments.
+
+    A line ``adversarial: PATTERN`` applies only to adversarial campaigns: it
+    names behaviour outside the walkers' documented preconditions, which is
+    news if it ever shows in a realistic program.
+    """
     if not path.is_file():
         return []
     patterns = []
-    for line in path.read_text().splitlines():
+    for n, line in enumerate(path.read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
-        if line:
-            patterns.append(line)
+        if not line:
+            continue
+        if ":" in line:
+            scope, _, line = line.partition(":")
+            scope, line = scope.strip(), line.strip()
+            if scope not in ("realistic", "adversarial"):
+                raise ValueError(f"{path}:{n}: unknown scope {scope!r} (expected adversarial: or realistic:)")
+            if scope != profile:
+                continue
+        if not 1 <= line.count("/") <= 4:
+            raise ValueError(f"{path}:{n}: {line!r} is not a pattern over IMPL/KIND/PLATFORM/MODE/LEVEL")
+        patterns.append(line)
     return patterns
 
 
@@ -74,7 +89,7 @@ class Campaign:
         self.workers: list[subprocess.Popen] = []
         self.stopping = False
         self.started = time.time()
-        self.known = load_known()
+        self.known = load_known(profile=cfg.profile)
         self.minimizer = None
 
     # -- workers -------------------------------------------------------------------

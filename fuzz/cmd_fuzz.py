@@ -9,7 +9,6 @@ from pathlib import Path
 from impls import ImplError
 from impls.platforms import DEFAULT_PLATFORM, PLATFORMS
 
-from .campaign import Campaign, CampaignConfig
 from .impl_args import add_impl_arguments, selected_impls
 
 
@@ -47,6 +46,7 @@ def run(args) -> int:
         return 2
     impl_specs = [s if "=" in s or not (s.endswith(".py") or "/" in s) else str(Path(s.split(":")[0]).resolve())
                   + (":" + s.split(":", 1)[1] if ":" in s else "") for s in args.impl]
+    from .campaign import Campaign, CampaignConfig   # structlog only when fuzzing
     cfg = CampaignConfig(engine=args.engine, platform=args.platform, mode=args.mode, profile=args.profile,
                          seconds=args.time, jobs=args.jobs, seed=args.seed, out=args.out.resolve(),
                          impls=impl_specs, minimize=not args.no_minimize, quiet=args.quiet)
