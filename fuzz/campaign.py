@@ -47,6 +47,7 @@ class CampaignConfig:
     progress_every: float = 3.0
     quiet: bool = False
     seed_corpus: Path | None = ROOT / "corpus"
+    runs: int | None = None          # executions per worker, for deterministic runs
 
 
 def load_known(path: Path = KNOWN_FILE, profile: str = "realistic") -> list[str]:
@@ -100,6 +101,7 @@ class Campaign:
         env[CONFIG_ENV] = json.dumps({
             "out": str(self.out), "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
             "impls": cfg.impls, "seed": cfg.seed * 1000 + index, "deadline": self.started + cfg.seconds,
+            "runs": cfg.runs,
         })
         env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         return env
@@ -142,9 +144,11 @@ class Campaign:
                 cmd = [sys.executable, str(ROOT / "fuzz" / "atheris_target.py"), str(self._corpus_dir()),
                        f"-max_total_time={remaining}", f"-seed={cfg.seed * 1000 + i + 1}",
                        "-print_final_stats=1", "-reload=1", "-timeout=30", "-rss_limit_mb=4096"]
+                if cfg.runs is not None:
+                    cmd.append(f"-runs={cfg.runs}")
             else:
                 cmd = [sys.executable, "-m", "fuzz.engines", cfg.engine]
-            stderr = open(logs / f"{cfg.engine}-{i}.log", "ab")
+            stderr = open(logs / f"{cfg.engine}-{i}.log", "wb")
             self.workers.append(subprocess.Popen(cmd, env=env, stdout=stderr, stderr=stderr,
                                                  stdin=subprocess.DEVNULL, cwd=ROOT))
         self.log.info("workers_started", engine=cfg.engine, jobs=cfg.jobs,
@@ -176,8 +180,13 @@ class Campaign:
                 invalid += s["invalid"]
         cov = 0
         if self.cfg.engine == "atheris":
+            # libFuzzer exits without running Python's exit handlers, so its
+            # own status lines are the reliable count of executions.
+            execs = 0
             for f in (self.out / "workers").glob("atheris-*.log"):
-                cov = max(cov, _last_cov(f))
+                status = _libfuzzer_status(f)
+                cov = max(cov, status["cov"])
+                execs += status["execs"]
         return {"execs": execs, "invalid": invalid, "cov": cov}
 
     def summary(self, final: bool = False) -> dict:
@@ -255,19 +264,25 @@ class Campaign:
         self.stopping = True
 
 
-def _last_cov(path: Path) -> int:
-    """The last ``cov: N`` libFuzzer printed in a worker's log."""
+def _libfuzzer_status(path: Path) -> dict:
+    """The last executions count and ``cov: N`` libFuzzer printed in a worker's log."""
     try:
         with open(path, "rb") as f:
             f.seek(0, 2)
             size = f.tell()
-            f.seek(max(0, size - 8192))
+            f.seek(max(0, size - 16384))
             tail = f.read().decode(errors="replace")
     except OSError:
-        return 0
-    cov = 0
-    for token in tail.split("cov: ")[1:]:
-        digits = token.split(" ", 1)[0]
-        if digits.isdigit():
-            cov = int(digits)
-    return cov
+        return {"execs": 0, "cov": 0}
+    cov = execs = 0
+    for line in tail.splitlines():
+        if line.startswith("#") and "cov: " in line:
+            head = line[1:].split(None, 1)[0]
+            if head.isdigit():
+                execs = int(head)
+            digits = line.split("cov: ", 1)[1].split(" ", 1)[0]
+            if digits.isdigit():
+                cov = int(digits)
+        elif line.startswith("stat::number_of_executed_units:"):
+            execs = int(line.split(":")[-1].strip() or 0)
+    return {"execs": execs, "cov": cov}

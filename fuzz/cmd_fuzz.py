@@ -24,6 +24,8 @@ def register(sub) -> None:
     p.add_argument("--time", type=float, default=60.0, metavar="SECONDS")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=int, metavar="N",
+                   help="stop each worker after N executions (with --jobs 1 and --seed: a deterministic run)")
     p.add_argument("--out", type=Path, default=Path("out/campaign"), metavar="DIR")
     p.add_argument("--no-minimize", action="store_true", help="do not minimise new buckets")
     p.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
@@ -49,7 +51,8 @@ def run(args) -> int:
     from .campaign import Campaign, CampaignConfig   # structlog only when fuzzing
     cfg = CampaignConfig(engine=args.engine, platform=args.platform, mode=args.mode, profile=args.profile,
                          seconds=args.time, jobs=args.jobs, seed=args.seed, out=args.out.resolve(),
-                         impls=impl_specs, minimize=not args.no_minimize, quiet=args.quiet)
+                         impls=impl_specs, minimize=not args.no_minimize, quiet=args.quiet,
+                         runs=args.runs)
     summary = Campaign(cfg).run()
     if args.json:
         print(json.dumps(summary, indent=1))

@@ -47,8 +47,9 @@ def run_random(cfg: dict) -> Harness:
     deadline = cfg["deadline"]
     src = RandomSource(rng)
     max_ops = int(cfg.get("max_ops", 12))
+    runs = cfg.get("runs") or float("inf")
     try:
-        while time.time() < deadline:
+        while time.time() < deadline and harness.execs < runs:
             platform, mode = pairs[rng.randrange(len(pairs))]
             harness.run(draw_program(src, platform, mode, cfg["profile"], max_ops))
     finally:
@@ -65,19 +66,20 @@ def run_hypothesis(cfg: dict) -> Harness:
     pairs = configs(cfg["platform"], cfg["mode"])
     deadline = cfg["deadline"]
     max_ops = int(cfg.get("max_ops", 12))
+    runs = cfg.get("runs") or float("inf")
 
     @settings(max_examples=500, deadline=None, database=None, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def one(data):
-        if time.time() >= deadline:
+        if time.time() >= deadline or harness.execs >= runs:
             raise _Stop
         platform, mode = pairs[data.draw(st.integers(0, len(pairs) - 1))] if len(pairs) > 1 else pairs[0]
         harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
 
     batch = cfg.get("seed", 0) * 1_000_003
     try:
-        while time.time() < deadline:
+        while time.time() < deadline and harness.execs < runs:
             batch += 1
             try:
                 hypothesis_seed(batch)(one)()

@@ -15,7 +15,7 @@ from pathlib import Path
 from .check import check
 from .program import format as format_program
 from .signature import signatures
-from .store import FindingStore, atomic_write
+from .store import FindingStore, atomic_write, make_logger
 
 CONFIG_ENV = "UNMAPFUZZ_CONFIG"
 
@@ -35,8 +35,8 @@ class Harness:
         self.impls = impls
         self.profile = profile
         self.engine = engine
-        self.store = FindingStore(self.out, log)
-        self.log = log
+        self.log = log if log is not None else make_logger(self.out, role=engine)
+        self.store = FindingStore(self.out, self.log)
         self.execs = 0
         self.invalid = 0
         self.findings = 0

@@ -64,7 +64,7 @@ def make_logger(out: Path, **bound):
 
 
 class FindingStore:
-    def __init__(self, out: Path, log=None, count_flush_seconds: float = 1.0):
+    def __init__(self, out: Path, log=None, count_flush_seconds: float = 0.25):
         self.out = Path(out)
         self.findings = self.out / "findings"
         self.findings.mkdir(parents=True, exist_ok=True)
