@@ -66,7 +66,7 @@ class Verdict:
 class ImplRun:
     """One implementation's machine, stepped one operation at a time."""
 
-    def __init__(self, program: Program, name: str, unmap_range, step_budget: int = 200_000):
+    def __init__(self, program: Program, name: str, unmap_range, step_budget: int = 10_000):
         self.name = name
         self.unmap_range = unmap_range
         self.machine = Machine(program.platform, program.mode, step_budget)
@@ -123,7 +123,7 @@ FATAL = {"out-of-bounds", "use-after-free", "double-free", "freed-non-table", "r
          "hang", "crash"}
 
 
-def run_impl(program: Program, name: str, unmap_range, step_budget: int = 200_000) -> ImplResult:
+def run_impl(program: Program, name: str, unmap_range, step_budget: int = 10_000) -> ImplResult:
     run = ImplRun(program, name, unmap_range, step_budget)
     for op in program.ops:
         if run.stopped:

@@ -27,13 +27,21 @@ class Kvm:
 
 
 class Machine:
-    def __init__(self, platform: Platform | str, mode: str = "stage2", step_budget: int = 200_000):
+    # Every entry of every table may be read a bounded number of times by a
+    # terminating walk (the 3.15 loop re-reads about ten entries per pte).  The
+    # budget for one operation is that bound over the tables that exist, so a
+    # legitimate whole-space walk never trips it and a walk that never ends
+    # always does.
+    READS_PER_ENTRY = 32
+
+    def __init__(self, platform: Platform | str, mode: str = "stage2", step_budget: int = 10_000):
         if isinstance(platform, str):
             platform = PLATFORMS[platform]
         if mode not in ("stage2", "hyp"):
             raise ValueError(f"unknown mode {mode!r} (expected stage2 or hyp)")
         self.platform = p = platform
         self.mode = mode
+        self.base_budget = step_budget
         self.memory = m = Memory(p.page_shift, step_budget)
         self.k = k = Kernel(p, m)
         self.kvm = Kvm() if mode == "stage2" else None
@@ -138,7 +146,13 @@ class Machine:
 
     # -- the program's operations -------------------------------------------------
 
+    def _new_operation(self) -> None:
+        m = self.memory
+        m.steps = 0
+        m.step_budget = self.base_budget + self.READS_PER_ENTRY * sum(t.n for t in m.tables)
+
     def map(self, kind: str, ipa: int, pa: int) -> None:
+        self._new_operation()
         if self.mode == "hyp":
             if kind != "page":
                 raise ValueError("hyp mappings are pages only (create_hyp_mappings has no block path)")
@@ -157,4 +171,5 @@ class Machine:
 
     def unmap(self, unmap_range, ipa: int, size: int) -> None:
         """Call an implementation's ``unmap_range(k, kvm, pgdp, start, size)``."""
+        self._new_operation()
         unmap_range(self.k, self.kvm, self.pgd, ipa, size)
