@@ -44,12 +44,14 @@ class Minimizer(threading.Thread):
             try:
                 program = load(bucket["program"])
                 small = minimize(program, signature, self.impls, self.profile)
-                text = reproducer_text(small, signature, explain(check(small, self.impls, self.profile), signature))
+                minimized = Path(bucket["program"]).with_name("minimized.ops")
+                text = reproducer_text(small, signature, explain(check(small, self.impls, self.profile), signature),
+                                       file=str(minimized))
             except Exception as exc:  # a harness error: loud in the log, the bucket keeps its first program
                 self.failed.add(bucket["signature"])
                 self.log.error("minimize_failed", signature=bucket["signature"], error=repr(exc))
                 continue
-            atomic_write(Path(bucket["program"]).with_name("minimized.ops"), text)
+            atomic_write(minimized, text)
             self.log.info("minimized", signature=bucket["signature"], ops_before=len(program.ops),
                           ops_after=len(small.ops))
             return True
