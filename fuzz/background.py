@@ -15,7 +15,8 @@ from .check import check
 from .impl_args import selected_impls
 from .program import load
 from .signature import Signature
-from .store import atomic_write, read_buckets
+from .atomic import atomic_write
+from .store import read_buckets
 
 
 class Minimizer(threading.Thread):

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .harness import CONFIG_ENV, configs
-from .store import atomic_write, make_logger, read_buckets
+from .atomic import atomic_write
+from .store import make_logger, read_buckets
 
 ROOT = Path(__file__).resolve().parent.parent
 KNOWN_FILE = ROOT / "corpus" / "known.txt"

@@ -4,10 +4,9 @@ from __future__ import annotations
 import json
 import sys
 
-from impls import ImplError
 
 from .check import Verdict, check
-from .impl_args import add_impl_arguments, selected_impls
+from .impl_args import add_impl_arguments, impls_or_exit
 from .program import Map, ProgramError, load
 
 
@@ -53,10 +52,8 @@ def render(verdict: Verdict, file: str) -> str:
 
 
 def run(args) -> int:
-    try:
-        impls = selected_impls(args)
-    except ImplError as exc:
-        print(f"unmapfuzz: {exc}", file=sys.stderr)
+    impls = impls_or_exit(args)
+    if impls is None:
         return 2
     status = 0
     for file in args.files:

@@ -11,7 +11,7 @@ from .check import check
 from .impl_args import add_impl_arguments, selected_impls
 from .minimize import Minimizer, explain, reproducer_text
 from .program import ProgramError, load
-from .replay import atomic_write
+from .atomic import atomic_write
 from .signature import Signature, signatures
 
 

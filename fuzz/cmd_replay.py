@@ -4,9 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
-from impls import ImplError
 
-from .impl_args import add_impl_arguments, selected_impls
+from .impl_args import add_impl_arguments, impls_or_exit
 from .program import ProgramError
 from .replay import AS_RECORDED, INVALID, UNREADABLE, collect, replay_file, summary, update_file
 
@@ -29,10 +28,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    try:
-        impls = selected_impls(args)
-    except ImplError as exc:
-        print(f"unmapfuzz: {exc}", file=sys.stderr)
+    impls = impls_or_exit(args)
+    if impls is None:
         return 2
     results = []
     status = 0

@@ -15,7 +15,8 @@ from pathlib import Path
 from .check import check
 from .program import format as format_program
 from .signature import signatures
-from .store import FindingStore, atomic_write, make_logger
+from .atomic import atomic_write
+from .store import FindingStore, make_logger
 
 CONFIG_ENV = "UNMAPFUZZ_CONFIG"
 

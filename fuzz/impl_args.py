@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from impls import BUILTIN, ImplError, load_impl
 
@@ -29,3 +30,12 @@ def selected_impls(args) -> dict:
                             f"(known: {', '.join(impls)})")
         impls = {n: impls[n] for n in names}
     return impls
+
+
+def impls_or_exit(args) -> dict | None:
+    """:func:`selected_impls`, or None after telling the user what was wrong (exit 2)."""
+    try:
+        return selected_impls(args)
+    except ImplError as exc:
+        print(f"unmapfuzz: {exc}", file=sys.stderr)
+        return None

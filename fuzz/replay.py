@@ -24,16 +24,16 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .atomic import atomic_write
 from .check import check
 from .program import Expect, Program, ProgramError, load, parse
 
 __all__ = ["AS_RECORDED", "NOW_FIXED", "CHANGED", "UNRECORDED", "INVALID", "UNREADABLE",
            "STATUSES", "ReplayResult", "collect", "compare_kinds", "replay_program",
-           "replay_file", "update_text", "update_file", "atomic_write", "summary"]
+           "replay_file", "update_text", "update_file", "summary"]
 
 AS_RECORDED = "as recorded"
 NOW_FIXED = "now fixed"
@@ -171,33 +171,6 @@ def update_text(text: str, expects: list[Expect] | tuple[Expect, ...], keep_unru
     new = [f"expect {e.impl} {' '.join(e.kinds) or 'ok'}{cr}" for e in expects]
     out = "\n".join(kept_lines + new + kept_expects)
     return out + "\n" if out else out
-
-
-def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a temporary file in the same directory and rename it
-    over ``path``; the file keeps its permission bits."""
-    path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 def update_file(result: ReplayResult) -> bool:
