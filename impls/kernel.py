@@ -34,6 +34,9 @@ class Kernel:
         self.PTRS_PER_TABLE = p.ptrs_per_table
         self.KVM_PREALLOC_LEVEL = p.prealloc
         self.load = memory.read      # ``*ptr``; bound directly, it is the hot path
+        self.pgd_addr_end = _addr_end_of(self.PGDIR_SIZE)
+        self.pud_addr_end = _addr_end_of(self.PUD_SIZE)
+        self.pmd_addr_end = _addr_end_of(self.PMD_SIZE)
         self._pa_mask = memory.pa_mask
         self._idx_mask = p.ptrs_per_table - 1
         # Folded levels get the asm-generic versions.
@@ -57,6 +60,12 @@ class Kernel:
             self.pud_huge = _false
         if p.arm32:
             self.kvm_pud_addr_end = _end
+        # The kvm_ versions are the generic ones (or `end` where folded); bind
+        # them directly, since every walker iteration calls one.
+        self.kvm_pgd_addr_end = self.pgd_addr_end
+        if not p.arm32:
+            self.kvm_pud_addr_end = self.pud_addr_end
+        self.kvm_pmd_addr_end = self.pmd_addr_end
 
     # -- reading and writing entries ------------------------------------------
 
@@ -82,29 +91,6 @@ class Kernel:
 
     def pte_offset_kernel(self, pmd: Ptr, addr: int) -> Ptr:
         return self._table(self.load(pmd)) + ((addr >> self.PAGE_SHIFT) & self._idx_mask)
-
-    @staticmethod
-    def _addr_end(addr: int, end: int, size: int) -> int:
-        boundary = (addr + size) & ~(size - 1) & U64
-        return boundary if (boundary - 1) & U64 < (end - 1) & U64 else end
-
-    def pgd_addr_end(self, addr: int, end: int) -> int:
-        return self._addr_end(addr, end, self.PGDIR_SIZE)
-
-    def pud_addr_end(self, addr: int, end: int) -> int:
-        return self._addr_end(addr, end, self.PUD_SIZE)
-
-    def pmd_addr_end(self, addr: int, end: int) -> int:
-        return self._addr_end(addr, end, self.PMD_SIZE)
-
-    def kvm_pgd_addr_end(self, addr: int, end: int) -> int:
-        return self.pgd_addr_end(addr, end)
-
-    def kvm_pud_addr_end(self, addr: int, end: int) -> int:
-        return self.pud_addr_end(addr, end)
-
-    def kvm_pmd_addr_end(self, addr: int, end: int) -> int:
-        return self.pmd_addr_end(addr, end)
 
     # -- entry predicates (values, as in C) -----------------------------------
 
@@ -262,6 +248,19 @@ class Kernel:
     @staticmethod
     def VM_BUG_ON(condition: bool) -> None:
         """Compiled out: the model is of a production (CONFIG_DEBUG_VM=n) kernel."""
+
+
+def _addr_end_of(size: int):
+    """``*_addr_end()`` for one level: the next boundary strictly after
+    ``addr``, capped at ``end``, with the ``- 1``s that make ``end == 0`` (the
+    top of the address space) work."""
+    mask = ~(size - 1) & U64
+
+    def addr_end(addr: int, end: int) -> int:
+        boundary = (addr + size) & mask
+        return boundary if (boundary - 1) & U64 < (end - 1) & U64 else end
+
+    return addr_end
 
 
 def _false(*_args) -> bool:
