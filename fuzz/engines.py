@@ -32,6 +32,11 @@ class _Stop(Exception):
     pass
 
 
+# Set by SIGTERM.  The handler only sets it: an exception raised from a signal
+# handler can land inside hypothesis's gc callback, where Python discards it.
+_stop_requested = False
+
+
 def _impls(specs) -> dict:
     chosen = dict(BUILTIN)
     for spec in specs:
@@ -49,7 +54,7 @@ def run_random(cfg: dict) -> Harness:
     max_ops = int(cfg.get("max_ops", 12))
     runs = cfg.get("runs") or float("inf")
     try:
-        while time.time() < deadline and harness.execs < runs:
+        while time.time() < deadline and harness.execs < runs and not _stop_requested:
             platform, mode = pairs[rng.randrange(len(pairs))]
             harness.run(draw_program(src, platform, mode, cfg["profile"], max_ops))
     finally:
@@ -72,14 +77,14 @@ def run_hypothesis(cfg: dict) -> Harness:
               suppress_health_check=list(HealthCheck))
     @given(st.data())
     def one(data):
-        if time.time() >= deadline or harness.execs >= runs:
+        if time.time() >= deadline or harness.execs >= runs or _stop_requested:
             raise _Stop
         platform, mode = pairs[data.draw(st.integers(0, len(pairs) - 1))] if len(pairs) > 1 else pairs[0]
         harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
 
     batch = cfg.get("seed", 0) * 1_000_003
     try:
-        while time.time() < deadline and harness.execs < runs:
+        while time.time() < deadline and harness.execs < runs and not _stop_requested:
             batch += 1
             try:
                 hypothesis_seed(batch)(one)()
@@ -95,7 +100,8 @@ def run_hypothesis(cfg: dict) -> Harness:
 
 
 def _interrupt(*_args):
-    raise KeyboardInterrupt
+    global _stop_requested
+    _stop_requested = True
 
 
 ENGINES = {"random": run_random, "hypothesis": run_hypothesis}

@@ -1,0 +1,172 @@
+"""Tests for the pure parts of fuzz.bench: parsing, targets, medians, and a tiny check-rate run (no timing)."""
+import json
+import math
+
+import pytest
+
+from fuzz.bench import (
+    BEHAVIOUR_DIR, BenchConfig, corpus_targets, group_targets, measure_check_rate, median,
+    parse_libfuzzer, program_mix, render, run_bench, size_class, steady_rate,
+)
+from fuzz.cmd_bench import _finite
+from fuzz.program import Map, Program, Unmap
+from fuzz.signature import Signature
+
+LIBFUZZER_OUTPUT = """\
+INFO: Instrumenting impls
+INFO: Seed: 1
+INFO: A corpus is not provided, starting from an empty corpus
+#2	INITED cov: 95 ft: 96 corp: 1/1b exec/s: 0 rss: 48Mb
+#4	NEW    cov: 101 ft: 110 corp: 2/3b lim: 4 exec/s: 0 rss: 48Mb L: 2/2 MS: 2 ChangeBit-InsertByte-
+#1024	pulse  cov: 226 ft: 387 corp: 15/77b lim: 8 exec/s: 512 rss: 50Mb
+#1519	NEW    cov: 234 ft: 490 corp: 26/188b lim: 11 exec/s: 303 rss: 51Mb L: 11/11 MS: 5 CopyPart-
+#1524	DONE   cov: 234 ft: 490 corp: 26/188b lim: 11 exec/s: 254 rss: 51Mb
+###### Recommended dictionary. ######
+"\\377\\377" # Uses: 97
+###### End of recommended dictionary. ######
+Done 1524 runs in 6 second(s)
+stat::number_of_executed_units: 1524
+stat::average_exec_per_sec:     254
+stat::new_units_added:          26
+stat::slowest_unit_time_sec:    0
+stat::peak_rss_mb:              52
+"""
+
+BEHAVIOUR_A = """\
+unmapfuzz 1
+platform arm64-4k-39
+mode stage2
+profile realistic
+map page 0x80001000
+unmap 0x0 0x100000000
+expect old still-mapped
+expect v2 ok
+expect v3 ok
+expect v3-pgdnone ok
+"""
+
+BEHAVIOUR_B = """\
+unmapfuzz 1
+platform arm32-lpae
+mode stage2
+profile realistic
+map page 0x8000001000
+unmap 0x8000000000 0x200000
+expect old retained-empty-table
+expect v2 freed-live-page
+expect v3 freed-live-page
+expect v3-pgdnone freed-live-page
+"""
+
+
+def test_parse_libfuzzer_final_stats():
+    """The final stat:: lines give executions, average rate and peak RSS; the status lines give cov and exec/s."""
+    stats = parse_libfuzzer(LIBFUZZER_OUTPUT)
+    assert stats["executions"] == 1524
+    assert stats["average_exec_per_sec"] == 254
+    assert stats["peak_rss_mb"] == 52
+    assert stats["new_units_added"] == 26
+    assert stats["status_exec_per_sec"] == 254
+    assert stats["cov"] == 234
+    assert (stats["done_runs"], stats["done_seconds"]) == (1524, 6)
+
+
+def test_parse_libfuzzer_without_final_stats():
+    """A run killed before its final stats falls back to the last status line's count and RSS."""
+    cut = LIBFUZZER_OUTPUT.split("#1524")[0]
+    stats = parse_libfuzzer(cut)
+    assert stats["executions"] == 1519
+    assert stats["average_exec_per_sec"] is None
+    assert stats["peak_rss_mb"] == 51
+    assert stats["status_exec_per_sec"] == 303
+
+
+def test_parse_libfuzzer_of_nothing():
+    """Output with no libFuzzer lines parses to all-None, not an exception."""
+    assert set(parse_libfuzzer("Traceback (most recent call last):\nImportError: x\n").values()) == {None}
+
+
+def test_steady_rate_uses_arrival_times_of_status_lines():
+    """The steady rate is executions between the first and last status lines over their arrival times."""
+    lines = LIBFUZZER_OUTPUT.splitlines()
+    stamped = [(10.0, lines[0]), (11.0, lines[3]), (12.0, lines[5]), (13.0, lines[7]), (13.5, lines[-1])]
+    assert steady_rate(stamped) == pytest.approx((1524 - 2) / (13.0 - 11.0))
+    assert steady_rate(stamped[:2]) is None
+
+
+def test_median():
+    """The median ignores None, averages the middle pair, and is infinite once half the values are."""
+    assert median([3, 1, 2]) == 2
+    assert median([4, 1, 3, 2]) == 2.5
+    assert median([None, 5.0, None]) == 5.0
+    assert median([]) is None and median([None]) is None
+    assert median([1.0, math.inf, 2.0]) == 2.0
+    assert median([1.0, math.inf]) == math.inf
+    assert median([math.inf, math.inf, 1.0]) == math.inf
+
+
+def test_corpus_targets_from_a_directory(tmp_path):
+    """Each expect line with kinds becomes IMPL/KIND/PLATFORM/MODE/LEVEL, the level from check, deduplicated."""
+    (tmp_path / "a.ops").write_text(BEHAVIOUR_A)
+    (tmp_path / "a-again.ops").write_text("# the same finding from another file\n" + BEHAVIOUR_A)
+    (tmp_path / "b.ops").write_text(BEHAVIOUR_B)
+    (tmp_path / "broken.ops").write_text("unmapfuzz 1\nmap nonsense\n")
+    targets = corpus_targets(tmp_path)
+    by_sig = {t["signature"]: t for t in targets}
+    assert set(by_sig) == {
+        "old/still-mapped/arm64-4k-39/stage2/pte",
+        "old/retained-empty-table/arm32-lpae/stage2/pmd",
+        "v2/freed-live-page/arm32-lpae/stage2/pgd",
+        "v3/freed-live-page/arm32-lpae/stage2/pgd",
+        "v3-pgdnone/freed-live-page/arm32-lpae/stage2/pgd",
+    }
+    assert by_sig["old/still-mapped/arm64-4k-39/stage2/pte"]["files"] == ["a-again.ops", "a.ops"]
+    groups = group_targets(targets)
+    assert list(groups) == [("arm32-lpae", "stage2", "realistic"), ("arm64-4k-39", "stage2", "realistic")]
+    assert len(groups[("arm32-lpae", "stage2", "realistic")]) == 4
+
+
+def test_corpus_targets_of_the_behaviour_corpus():
+    """Every target of corpus/behaviour is a well-formed signature matching its group and naming its files."""
+    targets = corpus_targets(BEHAVIOUR_DIR)
+    assert targets
+    for t in targets:
+        sig = Signature.parse(t["signature"])
+        assert (sig.platform, sig.mode) == (t["platform"], t["mode"])
+        assert t["profile"] in ("realistic", "adversarial")
+        assert all((BEHAVIOUR_DIR / f).is_file() for f in t["files"])
+
+
+def test_size_classes_and_mix():
+    """Unmaps are classed page / up to a pmd / bigger / whole space, and the mix counts ops by kind."""
+    program = Program("arm64-4k-39", "stage2", (
+        Map("page", 0x1000), Unmap(0x1000, 0x1000), Unmap(0x0, 0x200000), Unmap(0x0, 0x400000),
+        Unmap(0x0, 1 << 40)), "realistic")
+    assert [size_class(program, op.ipa, op.size) for op in program.ops[1:]] == ["page", "pmd", "bigger", "whole"]
+    mix = program_mix(program)
+    assert (mix["programs"], mix["ops"], mix["maps"], mix["unmaps"]) == (1, 5, 1, 4)
+    assert all(mix["unmap_" + c] == 1 for c in ("page", "pmd", "bigger", "whole"))
+
+
+def test_check_rate_smoke():
+    """A handful of programs yields positive counts, rates and implementation shares (values are not judged)."""
+    r = measure_check_rate("arm64-4k-39", "stage2", "realistic", programs=5, seed=1)
+    assert r["programs"] == 5 and r["mix"]["programs"] == 5
+    assert r["mix"]["ops"] >= 5
+    assert r["checks_per_second"] > 0 and r["random_per_second"] > 0
+    assert r["invalid"] == 0
+    assert set(r["impl_seconds"]) == {"old", "v2", "v3", "v3-pgdnone", "validate+compare"}
+    assert all(v >= 0 for v in r["impl_seconds"].values())
+
+
+def test_report_renders_and_is_json():
+    """A tiny throughput-only report renders with its command line first and serialises as strict JSON."""
+    cfg = BenchConfig(seeds=1, programs=3, examples=3, skip_atheris=True, skip_ttff=True,
+                      command="unmapfuzz bench --test")
+    report = run_bench(cfg)
+    assert report["check"][0]["checks_per_second"] > 0
+    assert report["hypothesis"]["examples_per_second"] > 0
+    text = render(report)
+    assert text.splitlines()[0] == "$ unmapfuzz bench --test"
+    assert "Program mix" in text and "nproc" in text
+    json.dumps(_finite(report), allow_nan=False)
