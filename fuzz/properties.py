@@ -77,6 +77,13 @@ def load_profile(name: str | None = None) -> str:
     return name
 
 
+# ``@given`` takes its settings from the default profile when it decorates, so
+# the profile must be loaded before the tests below are defined: unless the
+# importer already chose one, importing this module loads the env's profile.
+if settings.get_current_profile_name() == "default":
+    load_profile()
+
+
 # -- the property ------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=None)
@@ -117,8 +124,9 @@ def only_known_findings(program: Program, impls: dict | None = None) -> Verdict:
 
 
 def make_property(impls: dict | None = None, max_ops: int = 6, platform=None, mode=None, profile=None):
-    """A fresh ``@given`` test of :func:`only_known_findings` (no settings: the loaded profile
-    applies unless the caller wraps it in ``@settings``)."""
+    """A fresh ``@given`` test of :func:`only_known_findings` over ``impls`` (None: BUILTIN at
+    each call).  It runs under the profile loaded when it is made, unless the caller wraps it
+    in ``@settings(...)``."""
 
     @given(programs(platform=platform, mode=mode, profile=profile, max_ops=max_ops))
     def test_programs_only_known(program: Program) -> None:
@@ -211,9 +219,8 @@ class UnmapMachine(RuleBasedStateMachine):
         verdict = self.verdict()
         unknown = unknown_signatures(signatures(verdict), self.profile)
         if unknown:
-            text = failure_text(verdict, unknown, "found by fuzz.properties.UnmapMachine")
-            note(text)
-            raise AssertionError("\n" + text)
+            raise AssertionError("\n" + failure_text(verdict, unknown,
+                                                      "found by fuzz.properties.UnmapMachine"))
 
     def teardown(self) -> None:
         # Printed (as a note) after the steps of a failing example.
@@ -236,7 +243,6 @@ class UnmapMachine(RuleBasedStateMachine):
 
 def main(argv: list[str]) -> None:
     """``python -m fuzz.properties [libFuzzer flags]``: atheris over the property."""
-    settings.load_profile(os.environ.get(PROFILE_ENV) or "dev")
     atheris.Setup(argv, test_programs_only_known.hypothesis.fuzz_one_input)
     atheris.Fuzz()
 
