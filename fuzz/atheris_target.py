@@ -80,17 +80,6 @@ def make_test_one_input(cfg: dict):
     return test_one_input, harness
 
 
-def seed_bytes(program, platform: str, mode: str) -> bytes | None:
-    """The input bytes that decode to ``program`` under this configuration, or None."""
-    from fuzz.generate import encode_program
-    pairs = configs(platform, mode)
-    key = (program.platform, program.mode)
-    if key not in pairs:
-        return None
-    body = encode_program(program)
-    return bytes([pairs.index(key)]) + body if len(pairs) > 1 else body
-
-
 def main(argv: list[str]) -> None:
     cfg = load_config()
     test_one_input, harness = make_test_one_input(cfg)

@@ -117,22 +117,8 @@ class Campaign:
         """Encode the text corpus into the atheris corpus (it is never stored as bytes in git)."""
         if self.cfg.seed_corpus is None or not Path(self.cfg.seed_corpus).is_dir():
             return 0
-        from .atheris_target import seed_bytes
-        from .program import ProgramError, load
-        import hashlib
-        target = self._corpus_dir()
-        n = 0
-        for path in sorted(Path(self.cfg.seed_corpus).rglob("*.ops")):
-            try:
-                program = load(path)
-            except ProgramError:
-                continue
-            data = seed_bytes(program, self.cfg.platform, self.cfg.mode)
-            if data is None:
-                continue
-            (target / ("seed-" + hashlib.sha1(data).hexdigest())).write_bytes(data)
-            n += 1
-        return n
+        from .seeds import write_seeds
+        return write_seeds([self.cfg.seed_corpus], self._corpus_dir(), self.cfg.platform, self.cfg.mode)
 
     def start_workers(self) -> None:
         cfg = self.cfg

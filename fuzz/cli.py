@@ -11,7 +11,8 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("fuzz.cmd_check", "fuzz.cmd_fuzz", "fuzz.cmd_bench", "fuzz.cmd_minimize", "fuzz.cmd_replay")
+COMMANDS = ("fuzz.cmd_check", "fuzz.cmd_fuzz", "fuzz.cmd_bench", "fuzz.cmd_minimize", "fuzz.cmd_replay",
+            "fuzz.cmd_seeds")
 
 
 def build_parser() -> argparse.ArgumentParser:
