@@ -68,6 +68,11 @@ class Machine:
 
     # -- stage 2 ---------------------------------------------------------------
 
+    # stage2_get_pmd() and __create_hyp_mappings() walk down and allocate in
+    # the same steps (pgd_none -> pud table on 4 levels, pud_none -> pmd table,
+    # pmd_none -> pte table, each populate followed by get_page on the page
+    # holding the entry); they differ only in how the pte is written.
+
     def _stage2_get_pud(self, addr: int) -> Ptr:
         k = self.k
         pgd = self.pgd + k.pgd_index(addr)
@@ -86,14 +91,18 @@ class Machine:
             k.get_page(k.virt_to_page(pud))
         return k.pmd_offset(pud, addr)
 
-    def stage2_set_pte(self, addr: int, pa: int) -> None:
+    def _get_pte(self, addr: int) -> Ptr:
         k = self.k
         pmd = self._stage2_get_pmd(addr)
         if k.pmd_none(k.load(pmd)):
             pte = k.pte_alloc_one_kernel()
             k.pmd_populate_kernel(pmd, pte)
             k.get_page(k.virt_to_page(pmd))
-        pte = k.pte_offset_kernel(pmd, addr)
+        return k.pte_offset_kernel(pmd, addr)
+
+    def stage2_set_pte(self, addr: int, pa: int) -> None:
+        k = self.k
+        pte = self._get_pte(addr)
         old_pte = k.load(pte)
         k.kvm_set_pte(pte, k.mk_pte(pa))
         if k.pte_present(old_pte):
@@ -125,24 +134,9 @@ class Machine:
 
     def hyp_map_page(self, addr: int, pa: int) -> None:
         k = self.k
-        pgd = self.pgd + k.pgd_index(addr)
-        if not self.platform.pud_folded and k.pgd_none(k.load(pgd)):
-            pud = k.pud_alloc_one()
-            k.pgd_populate(pgd, pud)
-            k.get_page(k.virt_to_page(pgd))
-        pud = k.pud_offset(pgd, addr)
-        if k.pud_none(k.load(pud)):
-            pmd = k.pmd_alloc_one()
-            k.pud_populate(pud, pmd)
-            k.get_page(k.virt_to_page(pud))
-        pmd = k.pmd_offset(pud, addr)
-        if k.pmd_none(k.load(pmd)):
-            pte = k.pte_alloc_one_kernel()
-            k.pmd_populate_kernel(pmd, pte)
-            k.get_page(k.virt_to_page(pmd))
-        pte = k.pte_offset_kernel(pmd, addr)
+        pte = self._get_pte(addr)
         k.kvm_set_pte(pte, k.mk_pte(pa))
-        k.get_page(k.virt_to_page(pte))
+        k.get_page(k.virt_to_page(pte))     # even over a mapped pte: remaps over-count
 
     # -- the program's operations -------------------------------------------------
 
