@@ -114,10 +114,8 @@ class Oracle:
         self.expected: dict[int, tuple[int, int]] = {}
         self.excess: dict = {}                # page -> refcount above base + live, already reported
         self.reported_freed: set = set()      # pages reported as freed-live-page
-        self.reported_leaks: set = set()
         self.obs: Observation = observe(machine)
         self.log_mark = len(machine.memory.log)
-        self.flushed: set[int] = set()
         self.flush_coverage: set[tuple] = set()   # removed translations and unlinked tables that saw a flush
         self.freed_positions: list[tuple[str, int]] = []
 
@@ -147,9 +145,7 @@ class Oracle:
         if m.kvm is not None:
             self._check_tlb(op_index, before, after, log, ctx, out)
         for ev in log:
-            if ev[0] == "tlbi":
-                self.flushed.add(ev[1])
-            elif ev[0] == "free":
+            if ev[0] == "free":
                 table = ev[1].table
                 self.freed_positions.append((table.level, table.base if table.base is not None else -1))
         # Adopt what is there as the baseline for the next operation.
@@ -191,10 +187,11 @@ class Oracle:
         candidates = set(before.tables)
         candidates.update(ev[1] for ev in log if ev[0] == "alloc")
         for table in candidates:
-            if table in after.tables or table in self.reported_leaks:
+            # A leaked table is reported once: it is in neither the next
+            # operation's baseline nor its allocations.
+            if table in after.tables:
                 continue
             if not all(page.freed for page in table.pages):
-                self.reported_leaks.add(table)
                 base = before.tables.get(table, (table.base, None))[0]
                 out.append(Violation("leaked-table", op_index, table.level, base,
                                      f"{table.level} table page {table.pa:#x} was unlinked but not freed "

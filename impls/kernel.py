@@ -44,7 +44,7 @@ class Kernel:
             self.pgd_none = _false
             self.pgd_present = _true
             self.pgd_clear = _noop
-            self.pgd_populate = _noop2
+            self.pgd_populate = _noop
             self.pud_free = _noop
             self.pud_offset = _same
             self.pud_addr_end = _end
@@ -52,7 +52,7 @@ class Kernel:
             self.pud_none = _false
             self.pud_present = _true
             self.pud_clear = _noop
-            self.pud_populate = _noop2
+            self.pud_populate = _noop
             self.pmd_free = _noop
             self.pmd_offset = _same
             self.pmd_addr_end = _end
@@ -66,12 +66,6 @@ class Kernel:
         if not p.arm32:
             self.kvm_pud_addr_end = self.pud_addr_end
         self.kvm_pmd_addr_end = self.pmd_addr_end
-
-    # -- reading and writing entries ------------------------------------------
-
-    def load(self, ptr: Ptr) -> int:
-        """``*ptr``."""
-        return self.memory.read(ptr)
 
     # -- geometry -------------------------------------------------------------
 
@@ -272,10 +266,6 @@ def _true(*_args) -> bool:
 
 
 def _noop(*_args) -> None:
-    return None
-
-
-def _noop2(*_args) -> None:
     return None
 
 
