@@ -83,13 +83,11 @@ class FindingStore:
         if bucket.exists():
             return False
         tmp = Path(tempfile.mkdtemp(dir=self.findings, prefix=".new-"))
-        (tmp / "first.ops").write_text(program_text)
         meta = dict(signature.to_json(), first_seen=now)
         if verdict_json is not None:
             meta["verdict"] = verdict_json
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-        for f in tmp.iterdir():
-            os.fsync(os.open(f, os.O_RDONLY))
+        _write_synced(tmp / "first.ops", program_text)
+        _write_synced(tmp / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
         try:
             os.rename(tmp, bucket)
         except OSError:
@@ -110,6 +108,13 @@ class FindingStore:
     def flush_all(self) -> None:
         for signature, entry in self.counts.items():
             self._flush(signature, entry)
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def read_buckets(out: Path) -> list[dict]:
