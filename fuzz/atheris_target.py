@@ -29,6 +29,7 @@ import atheris  # noqa: E402
 
 with atheris.instrument_imports(include=["impls"]):
     import impls  # noqa: F401,E402
+    from impls import BUILTIN  # noqa: E402
     import impls.mapping  # noqa: F401,E402
 
 from fuzz.generate import ByteSource, draw_program  # noqa: E402
@@ -50,15 +51,20 @@ def load_config() -> dict:
 
 
 def instrumented_impls(specs: list[str]) -> dict:
-    from impls import BUILTIN, load_impl
-    chosen = dict(BUILTIN)
-    for spec in specs:
-        name, fn = load_impl(spec)
-        module = sys.modules.get(fn.__module__)
-        for value in list(vars(module).values()) if module else [fn]:
-            if callable(value) and getattr(value, "__module__", None) == fn.__module__ and hasattr(value, "__code__"):
+    """The implementations, with every function of a user's ``--impl`` module instrumented.
+
+    ``instrument_imports`` only sees import statements; a file loaded by path
+    is instrumented function by function.
+    """
+    from fuzz.impl_args import impls_from_specs
+    chosen = impls_from_specs(specs)
+    for name, fn in chosen.items():
+        if name in BUILTIN:
+            continue
+        module_dict = fn.__globals__          # a file loaded by path is not in sys.modules
+        for value in list(module_dict.values()):
+            if getattr(value, "__module__", None) == fn.__module__ and hasattr(value, "__code__"):
                 atheris.instrument_func(value)
-        chosen[name] = fn
     return chosen
 
 

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from .check import check
-from .impl_args import selected_impls
+from .impl_args import impls_from_specs
 from .program import load
 from .signature import Signature
 from .atomic import atomic_write
@@ -25,7 +25,7 @@ class Minimizer(threading.Thread):
         self.out = Path(out)
         self.profile = profile
         self.log = log
-        self.impls = selected_impls(_Args(impl_specs))
+        self.impls = impls_from_specs(impl_specs)
         self.done = threading.Event()
         self.failed: set[str] = set()
 
@@ -61,9 +61,3 @@ class Minimizer(threading.Thread):
     def finish(self, timeout: float) -> None:
         self.done.set()
         self.join(timeout)
-
-
-class _Args:
-    def __init__(self, specs):
-        self.impl = list(specs)
-        self.impls = None

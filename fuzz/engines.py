@@ -22,10 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from impls import BUILTIN, load_impl
-
 from .generate import DataSource, RandomSource, draw_program
 from .harness import CONFIG_ENV, Harness, configs
+from .impl_args import impls_from_specs
 
 
 class _Stop(Exception):
@@ -37,16 +36,8 @@ class _Stop(Exception):
 _stop_requested = False
 
 
-def _impls(specs) -> dict:
-    chosen = dict(BUILTIN)
-    for spec in specs:
-        name, fn = load_impl(spec)
-        chosen[name] = fn
-    return chosen
-
-
 def run_random(cfg: dict) -> Harness:
-    harness = Harness(Path(cfg["out"]), _impls(cfg.get("impls", [])), cfg["profile"], "random")
+    harness = Harness(Path(cfg["out"]), impls_from_specs(cfg.get("impls", [])), cfg["profile"], "random")
     rng = random.Random(cfg.get("seed", 0))
     pairs = configs(cfg["platform"], cfg["mode"])
     deadline = cfg["deadline"]
@@ -67,7 +58,7 @@ def run_hypothesis(cfg: dict) -> Harness:
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
 
-    harness = Harness(Path(cfg["out"]), _impls(cfg.get("impls", [])), cfg["profile"], "hypothesis")
+    harness = Harness(Path(cfg["out"]), impls_from_specs(cfg.get("impls", [])), cfg["profile"], "hypothesis")
     pairs = configs(cfg["platform"], cfg["mode"])
     deadline = cfg["deadline"]
     max_ops = int(cfg.get("max_ops", 12))

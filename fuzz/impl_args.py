@@ -14,22 +14,30 @@ def add_impl_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run only these implementations (default: the built-in ones and every --impl)")
 
 
-def selected_impls(args) -> dict:
-    """The implementations to run, or raise ImplError with a message for the user."""
+def impls_from_specs(specs, only: str | None = None) -> dict:
+    """The built-in implementations plus each ``--impl`` spec, optionally cut to ``--impls``.
+
+    Raises ImplError with a message for the user.
+    """
     impls = dict(BUILTIN)
-    for spec in args.impl:
+    for spec in specs:
         name, fn = load_impl(spec)
         if name in impls:
             raise ImplError(f"--impl {spec}: the name {name!r} is taken; use NAME={spec}")
         impls[name] = fn
-    if args.impls:
-        names = [n.strip() for n in args.impls.split(",") if n.strip()]
+    if only:
+        names = [n.strip() for n in only.split(",") if n.strip()]
         unknown = [n for n in names if n not in impls]
         if unknown:
             raise ImplError(f"--impls: unknown implementation(s) {', '.join(unknown)} "
                             f"(known: {', '.join(impls)})")
         impls = {n: impls[n] for n in names}
     return impls
+
+
+def selected_impls(args) -> dict:
+    """The implementations a command's ``--impl``/``--impls`` select."""
+    return impls_from_specs(args.impl, args.impls)
 
 
 def impls_or_exit(args) -> dict | None:
