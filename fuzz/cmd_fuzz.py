@@ -46,8 +46,7 @@ def run(args) -> int:
     if args.impls:
         print("unmapfuzz: --impls is not supported by fuzz (every implementation takes part)", file=sys.stderr)
         return 2
-    impl_specs = [s if "=" in s or not (s.endswith(".py") or "/" in s) else str(Path(s.split(":")[0]).resolve())
-                  + (":" + s.split(":", 1)[1] if ":" in s else "") for s in args.impl]
+    impl_specs = [_absolute_spec(s) for s in args.impl]
     from .campaign import Campaign, CampaignConfig   # structlog only when fuzzing
     cfg = CampaignConfig(engine=args.engine, platform=args.platform, mode=args.mode, profile=args.profile,
                          seconds=args.time, jobs=args.jobs, seed=args.seed, out=args.out.resolve(),
@@ -64,3 +63,12 @@ def run(args) -> int:
             tag = "known" if b["known"] else "NEW  "
             print(f"  {tag} {b['signature']:<60} x{b['count']}  {b['minimized'] or b['program']}")
     return 1 if summary["new"] else 0
+
+
+def _absolute_spec(spec: str) -> str:
+    """``[NAME=]FILE.py[:FUNC]`` with FILE made absolute: workers run in the project root."""
+    name, eq, rest = spec.rpartition("=")
+    target, colon, func = rest.partition(":")
+    if target.endswith(".py") or "/" in target:
+        target = str(Path(target).resolve())
+    return f"{name}{eq}{target}{colon}{func}"
