@@ -143,7 +143,7 @@ class Machine:
     def _new_operation(self) -> None:
         m = self.memory
         m.steps = 0
-        m.step_budget = self.base_budget + self.READS_PER_ENTRY * sum(t.n for t in m.tables)
+        m.step_budget = self.base_budget + self.READS_PER_ENTRY * m.entries_allocated
 
     def map(self, kind: str, ipa: int, pa: int) -> None:
         self._new_operation()

@@ -125,6 +125,7 @@ class Memory:
         self.next_pa = TABLE_POOL_PA
         self.pages: dict[int, Page] = {}        # pa -> page, for every page ever allocated
         self.tables: list[Table] = []
+        self.entries_allocated = 0              # sum of n over self.tables
         self.log: list[tuple] = []
         self.steps = 0
         self.step_budget = step_budget
@@ -148,6 +149,7 @@ class Memory:
             table.pages.append(page)
             self.pages[page.pa] = page
         self.tables.append(table)
+        self.entries_allocated += table.n
         self.log.append(("alloc", table))
         return table
 
