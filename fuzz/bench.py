@@ -42,6 +42,7 @@ from impls import BUILTIN
 from impls.platforms import DEFAULT_PLATFORM, PLATFORMS
 
 from .check import check, compare, run_impl
+from .libfuzzer import parse_libfuzzer
 from .generate import RandomSource, draw_program
 from .harness import CONFIG_ENV, configs
 from .oracle import ipa_space
@@ -71,73 +72,6 @@ def median(values: Iterable[float | None]) -> float | None:
         return vals[n // 2]
     lo, hi = vals[n // 2 - 1], vals[n // 2]
     return math.inf if math.isinf(hi) else (lo + hi) / 2
-
-
-def parse_libfuzzer(text: str) -> dict:
-    """What libFuzzer printed, as numbers: final ``stat::`` lines, the last status line, ``Done N runs in T s``.
-
-    Keys (None when absent): ``executions`` (``stat::number_of_executed_units``,
-    else the last ``#N`` of a status line), ``average_exec_per_sec``,
-    ``peak_rss_mb`` (``stat::peak_rss_mb``, else the last ``rss: NMb``),
-    ``status_exec_per_sec`` (the last status line's ``exec/s:``), ``cov``,
-    ``done_runs``, ``done_seconds``, ``new_units_added``.
-    """
-    out: dict = {"executions": None, "average_exec_per_sec": None, "peak_rss_mb": None,
-                 "status_exec_per_sec": None, "cov": None, "done_runs": None, "done_seconds": None,
-                 "new_units_added": None}
-    status_execs = status_rss = None
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("stat::"):
-            key, _, value = line[len("stat::"):].partition(":")
-            value = value.strip()
-            try:
-                number = int(value)
-            except ValueError:
-                continue
-            if key == "number_of_executed_units":
-                out["executions"] = number
-            elif key in ("average_exec_per_sec", "peak_rss_mb", "new_units_added"):
-                out[key] = number
-        elif line.startswith("#"):
-            head, _, rest = line[1:].partition(" ")
-            head = head.split("\t", 1)[0]
-            if not head.isdigit():
-                continue
-            fields = _status_fields(line)
-            if "cov" not in fields and "exec/s" not in fields:
-                continue
-            status_execs = int(head)
-            if "cov" in fields:
-                out["cov"] = fields["cov"]
-            if "exec/s" in fields:
-                out["status_exec_per_sec"] = fields["exec/s"]
-            if "rss" in fields:
-                status_rss = fields["rss"]
-        elif line.startswith("Done ") and " runs in " in line:
-            words = line.split()
-            try:
-                out["done_runs"] = int(words[1])
-                out["done_seconds"] = int(words[4])
-            except (IndexError, ValueError):
-                pass
-    if out["executions"] is None:
-        out["executions"] = status_execs if status_execs is not None else out["done_runs"]
-    if out["peak_rss_mb"] is None:
-        out["peak_rss_mb"] = status_rss
-    return out
-
-
-def _status_fields(line: str) -> dict:
-    """``cov: 12 ft: 3 ... exec/s: 40 rss: 50Mb`` -> {"cov": 12, ..., "exec/s": 40, "rss": 50}."""
-    tokens = line.replace("\t", " ").split()
-    fields = {}
-    for i, tok in enumerate(tokens[:-1]):
-        if tok.endswith(":") and tok[:-1] in ("cov", "ft", "exec/s", "rss"):
-            value = tokens[i + 1].removesuffix("Mb")
-            if value.isdigit():
-                fields[tok[:-1]] = int(value)
-    return fields
 
 
 def _status_count(line: str) -> int | None:
@@ -509,10 +443,6 @@ def machine_info() -> dict:
     return info
 
 
-def _pairs(platform: str, mode: str) -> list[tuple[str, str]]:
-    return configs(platform, mode)
-
-
 def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
     """Every measurement of the module docstring; one JSON-able dict (see :func:`render`)."""
     say = progress or (lambda _msg: None)
@@ -531,7 +461,7 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
 
     # 1. check() and the random engine's draw+check, per (platform, mode)
     rows = []
-    for platform, mode in _pairs(cfg.platform, cfg.mode):
+    for platform, mode in configs(cfg.platform, cfg.mode):
         runs = []
         for s in seeds:
             say(f"check rate {platform}/{mode} seed {s}: {cfg.programs} programs")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .harness import CONFIG_ENV, configs
+from .libfuzzer import parse_libfuzzer
 from .atomic import atomic_write
 from .store import make_logger, read_buckets
 
@@ -171,9 +172,9 @@ class Campaign:
             # own status lines are the reliable count of executions.
             execs = 0
             for f in (self.out / "workers").glob("atheris-*.log"):
-                status = _libfuzzer_status(f)
-                cov = max(cov, status["cov"])
-                execs += status["execs"]
+                status = parse_libfuzzer(_tail(f))
+                cov = max(cov, status["cov"] or 0)
+                execs += status["executions"] or 0
         return {"execs": execs, "invalid": invalid, "cov": cov}
 
     def summary(self, final: bool = False) -> dict:
@@ -251,25 +252,12 @@ class Campaign:
         self.stopping = True
 
 
-def _libfuzzer_status(path: Path) -> dict:
-    """The last executions count and ``cov: N`` libFuzzer printed in a worker's log."""
+def _tail(path: Path, size: int = 16384) -> str:
+    """The end of a worker's log: libFuzzer's latest status lines are there."""
     try:
         with open(path, "rb") as f:
             f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - 16384))
-            tail = f.read().decode(errors="replace")
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode(errors="replace")
     except OSError:
-        return {"execs": 0, "cov": 0}
-    cov = execs = 0
-    for line in tail.splitlines():
-        if line.startswith("#") and "cov: " in line:
-            head = line[1:].split(None, 1)[0]
-            if head.isdigit():
-                execs = int(head)
-            digits = line.split("cov: ", 1)[1].split(" ", 1)[0]
-            if digits.isdigit():
-                cov = int(digits)
-        elif line.startswith("stat::number_of_executed_units:"):
-            execs = int(line.split(":")[-1].strip() or 0)
-    return {"execs": execs, "cov": cov}
+        return ""

@@ -4,9 +4,10 @@ import math
 
 import pytest
 
+from fuzz.libfuzzer import parse_libfuzzer
 from fuzz.bench import (
     BEHAVIOUR_DIR, BenchConfig, corpus_targets, group_targets, measure_check_rate, median,
-    parse_libfuzzer, program_mix, render, run_bench, size_class, steady_rate,
+    program_mix, render, run_bench, size_class, steady_rate,
 )
 from fuzz.cmd_bench import _finite
 from fuzz.program import Map, Program, Unmap
