@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup fuzz test bench clean
+.PHONY: setup fuzz test wheel-check bench clean
 
 $(BIN)/unmapfuzz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,13 @@ fuzz: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# The installed tool, not the checkout: build the wheel, install it into a
+# fresh venv and run `check` and a short campaign from outside the tree.
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
+
 bench: setup
 	$(BIN)/unmapfuzz bench
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) out build dist

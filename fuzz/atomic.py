@@ -1,32 +1,35 @@
-"""Writing files so that a crash or ``kill -9`` never leaves half of one."""
+"""Writing files so that a crash or ``kill -9`` never leaves half of one.
+
+boltons' :class:`~boltons.fileutils.AtomicSaver` does the work (a part file in
+the same directory, flushed and fsynced, renamed over the destination, the
+destination's permission bits kept).  Its default part file is always
+``DEST.part``, which a ``kill -9`` leaves behind to block the next save, so
+each write here gets a part file of its own, named ``.DEST.PID.RANDOM.part``;
+:func:`stale_parts` finds the ones a killed writer left.
+"""
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
+from pathlib import Path
+
+from boltons.fileutils import AtomicSaver
+
+PART_SUFFIX = ".part"
 
 
-def atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a temporary file in the same directory and rename it
-    over ``path``; the file keeps its permission bits."""
+def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:
+    """Replace ``path`` with ``text`` (UTF-8 when a ``str``) in one rename."""
     path = os.fspath(path)
-    directory = os.path.dirname(path) or "."
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    part = f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}{PART_SUFFIX}"
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    with AtomicSaver(path, part_file=part, overwrite_part=True) as f:
+        f.write(data)
+
+
+def stale_parts(directory: str | os.PathLike[str]) -> list[Path]:
+    """Part files a killed writer left in ``directory`` (not recursive)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    return [p for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith(PART_SUFFIX)]

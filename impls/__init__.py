@@ -1,10 +1,12 @@
-"""The model of the kernel, and the implementations of ``unmap_range`` under test.
+"""The implementations of ``unmap_range`` under test, and the model they run on.
 
 An implementation is a function ``unmap_range(k, kvm, pgdp, start, size)``
-written against the helpers of :class:`impls.kernel.Kernel` (``k``), exactly
-as the C is written against the kernel's.  :data:`BUILTIN` names ours;
+written against the kernel helpers of :class:`unmapfuzz.impls.model.Kernel`
+(``k``), exactly as the C is written against the kernel's.  :data:`BUILTIN`
+names ours, one module each (``old``, ``v2``, ``v3``, ``v3_pgdnone``);
 :func:`load_impl` loads a user's from ``path/to/file.py`` or
-``package.module:function``.
+``package.module:function``, and :func:`resolve_impls` builds the set a
+command runs.  The model itself is :mod:`unmapfuzz.impls.model`.
 """
 from __future__ import annotations
 
@@ -64,3 +66,32 @@ def load_impl(spec: str) -> tuple[str, UnmapRange]:
     if not callable(fn):
         raise ImplError(f"--impl {spec}: {getattr(module, '__file__', target)} defines no function {func}()")
     return name or default_name, fn
+
+
+def resolve_impls(specs=(), only: str | None = None) -> dict[str, UnmapRange]:
+    """The built-in implementations plus each ``--impl`` spec, optionally cut to ``--impls``.
+
+    Raises :class:`ImplError` with a message for the user.
+    """
+    impls = dict(BUILTIN)
+    for spec in specs:
+        name, fn = load_impl(spec)
+        if name in impls:
+            raise ImplError(f"--impl {spec}: the name {name!r} is taken; use NAME={spec}")
+        impls[name] = fn
+    if only:
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        unknown = [n for n in names if n not in impls]
+        if unknown:
+            raise ImplError(f"--impls: unknown implementation(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(impls)})")
+        impls = {n: impls[n] for n in names}
+    return impls
+
+
+def is_builtin(fn: UnmapRange) -> bool:
+    """Whether ``fn`` is one of ours (and so never needs instrumenting by path)."""
+    return fn in BUILTIN.values()
+
+
+__all__ = ["BUILTIN", "UnmapRange", "ImplError", "load_impl", "resolve_impls", "is_builtin"]

@@ -12,7 +12,7 @@ cleared and the child table freed.
 """
 from __future__ import annotations
 
-from .kernel import U64
+from unmapfuzz.impls.model import U64
 
 
 def clear_pud_entry(k, kvm, pud, addr):

@@ -10,8 +10,8 @@ The posted text tests ``pud_huge(*pid)``, a typo that only compiles where
 """
 from __future__ import annotations
 
-from .kernel import U64
-from .old import clear_pmd_entry, clear_pud_entry
+from unmapfuzz.impls.model import U64
+from unmapfuzz.impls.old import clear_pmd_entry, clear_pud_entry
 
 
 def clear_pgd_entry(k, kvm, pgd, addr):

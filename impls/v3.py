@@ -8,8 +8,8 @@ asserting with ``VM_BUG_ON`` that the entry is not huge.  Addresses are
 """
 from __future__ import annotations
 
-from .kernel import U64
-from .v2 import clear_pgd_entry
+from unmapfuzz.impls.model import U64
+from unmapfuzz.impls.v2 import clear_pgd_entry
 
 
 def clear_pud_entry(k, kvm, pud, addr):

@@ -7,8 +7,8 @@ constantly false, so this equals v3 there.
 """
 from __future__ import annotations
 
-from .kernel import U64
-from .v3 import unmap_puds
+from unmapfuzz.impls.model import U64
+from unmapfuzz.impls.v3 import unmap_puds
 
 
 def unmap_range(k, kvm, pgdp, start, size):

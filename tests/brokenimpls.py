@@ -9,7 +9,7 @@ implementations; :data:`BROKEN` maps each finding kind to its implementation.
 """
 from __future__ import annotations
 
-from impls.kernel import U64
+from unmapfuzz.impls.model.kernel import U64
 
 
 class V3:

@@ -1,17 +1,18 @@
-"""Tests for the pure parts of fuzz.bench: parsing, targets, medians, and a tiny check-rate run (no timing)."""
+"""Tests for the pure parts of unmapfuzz.bench: parsing, targets, medians, and a tiny check-rate run (no timing)."""
 import json
 import math
 
 import pytest
 
-from fuzz.libfuzzer import parse_libfuzzer
-from fuzz.bench import (
+from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
+from unmapfuzz.bench.measure import (
     BEHAVIOUR_DIR, BenchConfig, corpus_targets, group_targets, measure_check_rate, median,
-    program_mix, render, run_bench, size_class, steady_rate,
+    program_mix, run_bench, size_class, steady_rate,
 )
-from fuzz.cmd_bench import _finite
-from fuzz.program import Map, Program, Unmap
-from fuzz.signature import Signature
+from unmapfuzz.bench.render import render
+from unmapfuzz.cli.bench import _finite
+from unmapfuzz.programs import Map, Program, Unmap
+from unmapfuzz.verdict.signature import Signature
 
 LIBFUZZER_OUTPUT = """\
 INFO: Instrumenting impls

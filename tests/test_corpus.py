@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.replay import replay_file
+from unmapfuzz.triage.replay import replay_file
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FILES = sorted(CORPUS.rglob("*.ops"))

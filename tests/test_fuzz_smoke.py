@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.check import check
-from fuzz.program import load
-from fuzz.signature import Signature, signatures
+from unmapfuzz.verdict.check import check
+from unmapfuzz.programs import load
+from unmapfuzz.verdict.signature import Signature, signatures
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("engine", ["atheris", "hypothesis", "random"])
@@ -18,9 +17,9 @@ def test_campaign_smoke(engine, tmp_path):
     """A 200-run single-job campaign writes summary.json and buckets whose programs still show their signature."""
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "fuzz.cli", "fuzz", "--engine", engine, "--runs", "200", "--jobs", "1",
+        [sys.executable, "-m", "unmapfuzz", "fuzz", "--engine", engine, "--runs", "200", "--jobs", "1",
          "--seed", "1", "--time", "300", "--out", str(out), "--quiet", "--no-minimize", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert proc.returncode in (0, 1), proc.stderr
     summary = json.loads((out / "summary.json").read_text())
     assert summary["finished"] is True

@@ -1,4 +1,4 @@
-"""Tests for fuzz.generate (the shared program generator) and fuzz.strategies."""
+"""Tests for unmapfuzz.generation: the shared program generator, its sources and the strategies."""
 
 import itertools
 import random
@@ -7,13 +7,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fuzz.generate import (
+from unmapfuzz.generation.generator import (
     EXACT_TAG, ByteSource, DataSource, RandomSource, draw_program, encode_program,
 )
-from fuzz.profiles import validate
-from fuzz.program import GUEST_PA_LIMIT, MODES, PLATFORMS, PROFILES, Map, Program, Unmap
-from fuzz.strategies import programs
-from impls.platforms import PLATFORMS as INFO
+from unmapfuzz.reference.profiles import validate
+from unmapfuzz.programs import GUEST_PA_LIMIT, MODES, PLATFORMS, PROFILES, Map, Program, Unmap
+from unmapfuzz.generation.strategies import programs
+from unmapfuzz.impls.model.platforms import PLATFORMS as INFO
 
 TOP = 1 << 64
 COMBOS = list(itertools.product(PLATFORMS, MODES))

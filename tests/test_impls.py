@@ -1,11 +1,11 @@
-"""Tests for the unmap_range implementations in impls.BUILTIN, run directly on a Machine (no oracle)."""
+"""Tests for the unmap_range implementations in unmapfuzz.impls.BUILTIN, run directly on a Machine (no oracle)."""
 
 import pytest
 
-from impls import BUILTIN
-from impls.mapping import Machine
-from impls.memory import TABLE, VALID, Fault, Page, Table
-from impls.platforms import PLATFORMS
+from unmapfuzz.impls import BUILTIN
+from unmapfuzz.impls.model.mapping import Machine
+from unmapfuzz.impls.model.memory import TABLE, VALID, Fault, Page, Table
+from unmapfuzz.impls.model.platforms import PLATFORMS
 
 ALL = list(PLATFORMS)
 GB = 2**30

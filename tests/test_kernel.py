@@ -1,11 +1,11 @@
-"""Tests for impls.kernel: folding, the entry helpers and kvm_*_table_empty (KERNEL_MODEL.md 3, 5)."""
+"""Tests for unmapfuzz.impls.model.kernel: folding, the entry helpers and kvm_*_table_empty (docs/KERNEL_MODEL.md 3, 5)."""
 
 import pytest
 
-from impls.kernel import U64
-from impls.mapping import Machine
-from impls.memory import TABLE, VALID, Ptr
-from impls.platforms import PLATFORMS
+from unmapfuzz.impls.model.kernel import U64
+from unmapfuzz.impls.model.mapping import Machine
+from unmapfuzz.impls.model.memory import TABLE, VALID, Ptr
+from unmapfuzz.impls.model.platforms import PLATFORMS
 
 ALL = list(PLATFORMS)
 PUD_FOLDED = [n for n, p in PLATFORMS.items() if p.pud_folded]

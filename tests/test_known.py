@@ -3,10 +3,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.campaign import is_known, load_known
-from fuzz.check import check
-from fuzz.program import load
-from fuzz.signature import signatures
+from unmapfuzz.verdict.known import is_known, load_known
+from unmapfuzz.verdict.check import check
+from unmapfuzz.programs import load
+from unmapfuzz.verdict.signature import signatures
 
 ROOT = Path(__file__).resolve().parent.parent
 

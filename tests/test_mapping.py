@@ -1,10 +1,10 @@
-"""Tests for impls.mapping: the roots a Machine allocates and the refcounts each map path leaves."""
+"""Tests for unmapfuzz.impls.model.mapping: the roots a Machine allocates and the refcounts each map path leaves."""
 
 import pytest
 
-from impls.memory import TABLE, VALID
-from impls.mapping import Machine
-from impls.platforms import PLATFORMS
+from unmapfuzz.impls.model.memory import TABLE, VALID
+from unmapfuzz.impls.model.mapping import Machine
+from unmapfuzz.impls.model.platforms import PLATFORMS
 
 ALL = list(PLATFORMS)
 IPA = 0x4000_0000          # 1 GB: aligned to every platform's pmd size (2 MB, 512 MB)

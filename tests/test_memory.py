@@ -1,8 +1,8 @@
-"""Tests for impls.memory: table pages, refcounts, the effect log and the faults it raises."""
+"""Tests for unmapfuzz.impls.model.memory: table pages, refcounts, the effect log and the faults it raises."""
 
 import pytest
 
-from impls.memory import TABLE_POOL_PA, Fault, Memory, Ptr
+from unmapfuzz.impls.model.memory import TABLE_POOL_PA, Fault, Memory, Ptr
 
 PAGE_SHIFT = 12
 

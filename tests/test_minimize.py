@@ -1,17 +1,18 @@
-"""Tests for fuzz.minimize and the minimize command."""
+"""Tests for unmapfuzz.triage.minimize, triage.explain and the minimize command."""
 
 import random
 import time
 
 import pytest
 
-from fuzz import cli
-from fuzz.check import check
-from fuzz.minimize import Minimizer, Outcome, ddmin, explain, minimize, reproducer_text
-from fuzz.profiles import validate
-from fuzz.program import Map, Program, Unmap, parse
-from fuzz.program import format as format_program
-from fuzz.signature import Signature, signatures
+from unmapfuzz.cli import main as cli
+from unmapfuzz.verdict.check import check
+from unmapfuzz.triage.explain import explain, reproducer_text
+from unmapfuzz.triage.minimize import Minimizer, Outcome, ddmin, minimize
+from unmapfuzz.reference.profiles import validate
+from unmapfuzz.programs import Map, Program, Unmap, parse
+from unmapfuzz.programs import format as format_program
+from unmapfuzz.verdict.signature import Signature, signatures
 
 ABANDON = Signature.parse("old/still-mapped/arm64-4k-39/stage2/pte")
 RUN_OFF = Signature.parse("v2/out-of-bounds/arm64-4k-39/stage2/pte")

@@ -8,11 +8,10 @@ operation, level and IPA, while v3 stays clean on the same program.
 import pytest
 
 from brokenimpls import BROKEN, v3_copy
-from fuzz.check import check
-from fuzz.profiles import pud_blocks_possible
-from fuzz.program import FINDING_KINDS, parse
-from impls import BUILTIN, v3, v3_pgdnone
-from impls.platforms import PLATFORMS
+from unmapfuzz.verdict.check import check
+from unmapfuzz.programs import FINDING_KINDS, parse
+from unmapfuzz.impls import BUILTIN, v3, v3_pgdnone
+from unmapfuzz.impls.model.platforms import PLATFORMS
 
 V3 = v3.unmap_range
 CORRECT = {"v3": V3, "v3-pgdnone": v3_pgdnone.unmap_range}
@@ -153,7 +152,7 @@ def hand_programs(name, mode):
                            f"unmap {a + pmd // 2:#x} {pmd:#x}\nunmap {a + 2 * pmd + pg:#x} {pg:#x}\n")
         texts["teardown"] = (f"map page {pg:#x}\nmap pmd {a:#x}\nmap page 0x7f00000000\n"
                              f"unmap 0x0 {1 << 40:#x}\n")
-        if pud_blocks_possible(p, mode):
+        if "pud" in p.map_kinds(mode):
             texts["pud-block"] = (f"map pud {a:#x}\nmap page {2 * a + pg:#x}\n"
                                   f"unmap {a + pg:#x} {pg:#x}\nunmap 0x0 {1 << 40:#x}\n")
     return [(name, mode, key, head + text) for key, text in texts.items()]

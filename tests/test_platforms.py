@@ -1,8 +1,8 @@
-"""Tests for impls.platforms: the five platform rows of KERNEL_MODEL.md section 2."""
+"""Tests for unmapfuzz.impls.model.platforms: the five platform rows of docs/KERNEL_MODEL.md section 2."""
 
 import pytest
 
-from impls.platforms import DEFAULT_PLATFORM, KVM_PHYS_SIZE, PLATFORMS
+from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, KVM_PHYS_SIZE, PLATFORMS
 
 # name: (page size, Linux levels, real_shifts top down, ptrs_per_table)
 GEOMETRY = {

@@ -1,9 +1,9 @@
-"""Tests for fuzz.program: the .ops data model, parser and formatter."""
+"""Tests for unmapfuzz.programs: the .ops data model, parser and formatter."""
 
 import pytest
 
-from fuzz import program as P
-from fuzz.program import (
+from unmapfuzz.programs import text as P
+from unmapfuzz.programs import (
     FINDING_KINDS, GUEST_PA_LIMIT, MAP_KINDS, MODES, PLATFORMS, PROFILES,
     Expect, Map, Program, ProgramError, Unmap, load, parse,
 )

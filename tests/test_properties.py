@@ -13,13 +13,13 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-import impls
+import unmapfuzz.impls as impls
 from brokenimpls import BROKEN
-from fuzz.check import check
-from fuzz.program import load, parse
-from fuzz.properties import (UnmapMachine, load_profile, make_property, only_known_findings,
+from unmapfuzz.verdict.check import check
+from unmapfuzz.programs import load, parse
+from unmapfuzz.campaign.properties import (UnmapMachine, load_profile, make_property, only_known_findings,
                              test_programs_only_known)
-from fuzz.signature import signatures
+from unmapfuzz.verdict.signature import signatures
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 

@@ -1,16 +1,16 @@
-"""Tests for fuzz.replay and the replay command."""
+"""Tests for unmapfuzz.triage.replay and the replay command."""
 
 import json
 import os
 import shutil
 from pathlib import Path
 
-from fuzz import cli
-from fuzz.replay import (
+from unmapfuzz.cli import main as cli
+from unmapfuzz.triage.replay import (
     AS_RECORDED, CHANGED, INVALID, NOW_FIXED, UNREADABLE, UNRECORDED,
     collect, compare_kinds, replay_file, update_text,
 )
-from fuzz.program import Expect, load
+from unmapfuzz.programs import Expect, load
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "behaviour"
 

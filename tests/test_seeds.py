@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.generate import ByteSource, draw_program
-from fuzz.harness import configs
-from fuzz.program import load
-from fuzz.seeds import seed_bytes, write_seeds
+from unmapfuzz.generation.generator import ByteSource, draw_program
+from unmapfuzz.programs import geometries as configs
+from unmapfuzz.programs import load
+from unmapfuzz.generation.seeds import seed_bytes, write_seeds
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 FILES = sorted(CORPUS.rglob("*.ops"))

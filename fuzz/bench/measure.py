@@ -1,0 +1,599 @@
+"""Measurements behind ``unmapfuzz bench``: how fast each engine runs, and how soon it finds what we know.
+
+Four measurements, each repeated over several seeds and reported as the
+median (the machines this runs on are shared and noisy; a median over seeds
+and ratios between engines measured side by side are what to quote):
+
+1. :func:`measure_check_rate`: :func:`~unmapfuzz.verdict.check.check` on the typical mix,
+   programs drawn with :class:`~unmapfuzz.generation.sources.RandomSource`, timed in-process,
+   with the mix itself described (ops per program, unmap sizes) and the time
+   split between the implementations;
+2. :func:`measure_atheris_rate`: :mod:`unmapfuzz.campaign.atheris_target` under libFuzzer in
+   a subprocess, instrumented as in a campaign, one job, empty corpus;
+3. :func:`measure_hypothesis_rate`: the :func:`~unmapfuzz.generation.strategies.programs`
+   strategy plus ``check`` under ``@given``, in-process;
+4. :func:`time_to_first`: a single-job campaign from an empty corpus, stopped
+   as soon as it has a bucket for every target, where the targets are the
+   signatures :func:`corpus_targets` derives from the packaged ``corpus/behaviour/*.ops``.
+
+:func:`run_bench` runs them all and returns one JSON-able dict;
+:func:`unmapfuzz.bench.render.render` turns it into the table ``unmapfuzz bench`` prints.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform as _platform
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from unmapfuzz.campaign.campaign import Campaign, CampaignConfig, atheris_command, packaged_corpus
+from unmapfuzz.campaign.harness import CONFIG_ENV
+from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
+from unmapfuzz.campaign.store import read_buckets
+from unmapfuzz.generation.generator import draw_program
+from unmapfuzz.generation.sources import RandomSource
+from unmapfuzz.impls import BUILTIN
+from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
+from unmapfuzz.programs import Map, Program, ProgramError, geometries, load
+from unmapfuzz.reference.profiles import validate
+from unmapfuzz.verdict.check import check, compare, run_impl
+from unmapfuzz.verdict.signature import signatures
+
+BEHAVIOUR_DIR = packaged_corpus() / "behaviour"
+ENGINES = ("atheris", "hypothesis", "random")
+SIZE_CLASSES = ("page", "pmd", "bigger", "whole")
+
+
+# -- small pure helpers ---------------------------------------------------------------
+
+def median(values: Iterable[float | None]) -> float | None:
+    """The median of the values that are not None (``inf`` counts as a value), or None if there are none.
+
+    ``inf`` stands for "not found within the limit": with half or more of the
+    values infinite the median is infinite, which is the honest answer.
+    """
+    vals = sorted(float(v) for v in values if v is not None)
+    if not vals:
+        return None
+    n = len(vals)
+    if n % 2:
+        return vals[n // 2]
+    lo, hi = vals[n // 2 - 1], vals[n // 2]
+    return math.inf if math.isinf(hi) else (lo + hi) / 2
+
+
+def _status_count(line: str) -> int | None:
+    """The ``N`` of a libFuzzer status line ``#N  KIND  cov: ...``, else None."""
+    if not line.startswith("#"):
+        return None
+    head = line[1:].replace("\t", " ").split(" ", 1)[0]
+    if not head.isdigit() or "exec/s:" not in line:
+        return None
+    return int(head)
+
+
+def steady_rate(stamped: list[tuple[float, str]]) -> float | None:
+    """Executions per second between libFuzzer's first and last status lines, from their arrival times.
+
+    Leaves out the interpreter's start-up and the instrumented import, which
+    libFuzzer's own ``average_exec_per_sec`` includes (and rounds to whole seconds).
+    """
+    points = [(t, n) for t, line in stamped if (n := _status_count(line)) is not None]
+    if len(points) < 2:
+        return None
+    (t0, n0), (t1, n1) = points[0], points[-1]
+    if t1 - t0 < 0.5 or n1 <= n0:
+        return None
+    return (n1 - n0) / (t1 - t0)
+
+
+# -- targets: what corpus/behaviour says a fuzzer should find ---------------------------
+
+def corpus_targets(directory: Path = BEHAVIOUR_DIR) -> list[dict]:
+    """The signatures recorded by ``directory/*.ops``, one dict each, sorted by group then signature.
+
+    For every ``expect IMPL KIND...`` line with kinds, the signature is
+    ``IMPL/KIND/PLATFORM/MODE/LEVEL``, the level taken from running
+    :func:`check` on the file (under its own profile) and reading
+    :func:`signatures`.  A kind the run does not show at the first bad
+    operation falls back to the level of its violation; an expectation the
+    run does not show at all is skipped (``replay`` is the tool that complains).
+    Each dict: ``signature``, ``platform``, ``mode``, ``profile``, ``files``.
+    """
+    found: dict[tuple, dict] = {}
+    for path in sorted(Path(directory).glob("*.ops")):
+        try:
+            program = load(path)
+        except ProgramError:
+            continue
+        profile = program.profile or "realistic"
+        verdict = check(program, profile=profile)
+        sigs = signatures(verdict)
+        for expect in program.expects:
+            for kind in expect.kinds:
+                levels = sorted({s.level for s in sigs if s.impl == expect.impl and s.kind == kind})
+                if not levels and expect.impl in verdict.results:
+                    levels = sorted({v.level for v in verdict.results[expect.impl].violations
+                                     if v.kind == kind})
+                for level in levels:
+                    sig = f"{expect.impl}/{kind}/{program.platform}/{program.mode}/{level}"
+                    key = (program.platform, program.mode, profile, sig)
+                    entry = found.setdefault(key, {"signature": sig, "platform": program.platform,
+                                                   "mode": program.mode, "profile": profile, "files": []})
+                    if path.name not in entry["files"]:
+                        entry["files"].append(path.name)
+    return [found[k] for k in sorted(found)]
+
+
+def group_targets(targets: list[dict]) -> dict[tuple[str, str, str], list[dict]]:
+    """Targets by (platform, mode, profile), in a stable order."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for t in targets:
+        groups.setdefault((t["platform"], t["mode"], t["profile"]), []).append(t)
+    return dict(sorted(groups.items()))
+
+
+# -- 1. check() on the typical mix ----------------------------------------------------------
+
+def size_class(program: Program, ipa: int, size: int) -> str:
+    """``page`` (at most a page), ``pmd`` (at most a pmd block), ``whole`` ([0, space)) or ``bigger``."""
+    p = PLATFORMS[program.platform]
+    if ipa == 0 and size >= p.space(program.mode):
+        return "whole"
+    if size <= p.page_size:
+        return "page"
+    if size <= 1 << p.pmd_shift:
+        return "pmd"
+    return "bigger"
+
+
+def program_mix(program: Program) -> Counter:
+    """Counts of ops, maps, unmaps and unmaps by :func:`size_class`, for one program."""
+    c = Counter(programs=1, ops=len(program.ops))
+    for op in program.ops:
+        if isinstance(op, Map):
+            c["maps"] += 1
+        else:
+            c["unmaps"] += 1
+            c["unmap_" + size_class(program, op.ipa, op.size)] += 1
+    return c
+
+
+def measure_check_rate(platform: str, mode: str, profile: str, programs: int, seed: int,
+                       max_ops: int = 12, breakdown: bool = True) -> dict:
+    """Draw ``programs`` programs with RandomSource(seed), then time ``check`` on each, in-process.
+
+    Returns the counts (``mix``: see :func:`program_mix`), the seconds spent
+    drawing and checking, the derived rates, how many were invalid or showed a
+    signature, and (``breakdown``) a second, separately timed pass splitting
+    the time between the implementations and validate+compare.
+    """
+    src = RandomSource(random.Random(seed))
+    t0 = time.perf_counter()
+    drawn = [draw_program(src, platform, mode, profile, max_ops) for _ in range(programs)]
+    draw_seconds = time.perf_counter() - t0
+    mix = Counter()
+    for program in drawn:
+        mix += program_mix(program)
+    invalid = with_findings = 0
+    t0 = time.perf_counter()
+    verdicts = [check(program, profile=profile) for program in drawn]
+    check_seconds = time.perf_counter() - t0
+    for verdict in verdicts:
+        if verdict.invalid:
+            invalid += 1
+        elif signatures(verdict):
+            with_findings += 1
+    result = {
+        "platform": platform, "mode": mode, "profile": profile, "seed": seed, "programs": programs,
+        "draw_seconds": draw_seconds, "check_seconds": check_seconds,
+        "checks_per_second": programs / check_seconds if check_seconds > 0 else None,
+        "draws_per_second": programs / draw_seconds if draw_seconds > 0 else None,
+        "random_per_second": programs / (draw_seconds + check_seconds) if draw_seconds + check_seconds > 0 else None,
+        "invalid": invalid, "with_findings": with_findings, "mix": dict(mix),
+    }
+    if breakdown:
+        result["impl_seconds"] = check_breakdown(drawn, profile)
+    return result
+
+
+def check_breakdown(programs: list[Program], profile: str) -> dict[str, float]:
+    """Seconds in each implementation's run and in validate+compare, mirroring :func:`check`."""
+    seconds = dict.fromkeys([*BUILTIN, "validate+compare"], 0.0)
+    for program in programs:
+        t = time.perf_counter()
+        invalid = validate(program, profile)
+        seconds["validate+compare"] += time.perf_counter() - t
+        if invalid:
+            continue
+        results = {}
+        for name, fn in BUILTIN.items():
+            t = time.perf_counter()
+            results[name] = run_impl(program, name, fn)
+            seconds[name] += time.perf_counter() - t
+        t = time.perf_counter()
+        compare(results)
+        seconds["validate+compare"] += time.perf_counter() - t
+    return seconds
+
+
+# -- 2. atheris -----------------------------------------------------------------------------
+
+def measure_atheris_rate(platform: str, mode: str, profile: str, seconds: float | None = None,
+                         runs: int | None = None, seed: int = 1, timeout: float | None = None) -> dict:
+    """Run the atheris target for ``seconds`` (or ``runs`` executions) from an empty corpus; its numbers.
+
+    One job, the configuration in ``UNMAPFUZZ_CONFIG`` pointing at a temporary
+    directory, the flags a campaign worker gets.  Returns :func:`parse_libfuzzer`'s
+    keys plus ``steady_exec_per_sec`` (see :func:`steady_rate`), ``wall_seconds``
+    and ``returncode``; ``error`` when libFuzzer printed no executions.
+    """
+    if seconds is None and runs is None:
+        raise ValueError("measure_atheris_rate: give seconds or runs")
+    with tempfile.TemporaryDirectory(prefix="unmapfuzz-bench-") as tmp:
+        out = Path(tmp)
+        corpus = out / "corpus"
+        corpus.mkdir()
+        env = dict(os.environ)
+        env[CONFIG_ENV] = json.dumps({"out": str(out), "platform": platform, "mode": mode, "profile": profile})
+        cmd = atheris_command(corpus, out / "artifacts", seed=seed,
+                              seconds=None if seconds is None else round(seconds), runs=runs)
+        limit = timeout if timeout is not None else (seconds or 0) + 120
+        stamped: list[tuple[float, str]] = []
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, cwd=out, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, errors="replace")
+        killer = threading.Timer(limit, proc.kill)
+        killer.start()
+        try:
+            for line in proc.stdout:
+                stamped.append((time.monotonic(), line.rstrip("\n")))
+            returncode = proc.wait()
+        finally:
+            killer.cancel()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        wall = time.monotonic() - t0
+    text = "\n".join(line for _, line in stamped)
+    result = parse_libfuzzer(text)
+    result.update(seed=seed, wall_seconds=wall, returncode=returncode, steady_exec_per_sec=steady_rate(stamped))
+    if not result["executions"]:
+        result["error"] = f"libFuzzer exited {returncode} without executions; last output: " + \
+            " | ".join(line for _, line in stamped[-5:])
+    return result
+
+
+# -- 3. hypothesis --------------------------------------------------------------------------
+
+def measure_hypothesis_rate(platform: str, mode: str, profile: str, examples: int, seed: int,
+                            max_ops: int = 12) -> dict:
+    """Time ``examples`` examples of :func:`~unmapfuzz.generation.strategies.programs` plus ``check``,
+    generation phase only."""
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    from unmapfuzz.generation.strategies import programs as programs_strategy
+
+    strategy = programs_strategy(None if platform == "all" else platform, None if mode == "all" else mode,
+                                 profile, max_ops)
+    count = invalid = with_findings = 0
+    check_seconds = 0.0
+    verdicts = []
+
+    @settings(max_examples=examples, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def one(program):
+        nonlocal count, check_seconds
+        t = time.perf_counter()
+        verdict = check(program, profile=profile)
+        check_seconds += time.perf_counter() - t
+        verdicts.append(verdict)
+        count += 1
+
+    t0 = time.perf_counter()
+    hypothesis_seed(seed)(one)()
+    elapsed = time.perf_counter() - t0
+    mix = Counter()
+    for verdict in verdicts:      # described after the clock stopped
+        mix += program_mix(verdict.program)
+        if verdict.invalid:
+            invalid += 1
+        elif signatures(verdict):
+            with_findings += 1
+    return {"seed": seed, "examples": count, "seconds": elapsed, "check_seconds": check_seconds,
+            "examples_per_second": count / elapsed if elapsed > 0 else None,
+            "check_share": check_seconds / elapsed if elapsed > 0 else None,
+            "mix": dict(mix), "invalid": invalid, "with_findings": with_findings}
+
+
+# -- 4. time to first finding -----------------------------------------------------------------
+
+def time_to_first(engine: str, platform: str, mode: str, profile: str, targets: list[str], seconds: float,
+                  seed: int, out: Path | None = None, poll: float = 0.2) -> dict:
+    """A single-job campaign from an empty corpus, stopped early once every target has a bucket.
+
+    Returns ``first`` (signature -> seconds from the campaign's start to its
+    bucket's ``first_seen``, for every bucket found, targets or not),
+    ``found``, ``elapsed``, ``executions`` and ``stopped_early``.
+    """
+    tmp = None
+    if out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="unmapfuzz-bench-")
+        out = Path(tmp.name)
+    try:
+        cfg = CampaignConfig(engine=engine, platform=platform, mode=mode, profile=profile, seconds=seconds,
+                             jobs=1, seed=seed, out=Path(out).resolve(), minimize=False, quiet=True,
+                             seed_corpus=None, progress_every=0.5)
+        t_before = time.time()
+        campaign = Campaign(cfg)
+        started = getattr(campaign, "started", t_before)
+        wanted = set(targets)
+        done = threading.Event()
+        early = []
+
+        def watch() -> None:
+            while not done.wait(poll):
+                try:
+                    seen = {b["signature"] for b in read_buckets(cfg.out)}
+                except (OSError, ValueError, KeyError):
+                    continue
+                if wanted <= seen:
+                    early.append(time.time())
+                    campaign.stop()
+                    return
+
+        watcher = threading.Thread(target=watch, name="bench-ttff-watch", daemon=True)
+        interrupted = []
+
+        def on_sigint(*_args):
+            interrupted.append(True)
+            raise KeyboardInterrupt
+
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, on_sigint) if in_main else None
+        watcher.start()
+        try:
+            summary = campaign.run()
+        finally:
+            done.set()
+            watcher.join()
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+        if interrupted:
+            raise KeyboardInterrupt
+        first = {}
+        for b in summary["buckets"]:
+            if b.get("first_seen") is not None:
+                first[b["signature"]] = max(0.0, b["first_seen"] - started)
+        return {"engine": engine, "seed": seed, "first": first,
+                "found": sorted(wanted & set(first)), "elapsed": summary.get("elapsed_seconds"),
+                "executions": summary.get("executions"), "stopped_early": bool(early)}
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+# -- the whole benchmark ------------------------------------------------------------------------
+
+@dataclass
+class BenchConfig:
+    platform: str = DEFAULT_PLATFORM
+    mode: str = "stage2"
+    profile: str = "realistic"
+    seeds: int = 3
+    first_seed: int = 0
+    programs: int = 300
+    examples: int = 300
+    atheris_seconds: float = 15.0
+    ttff_seconds: float = 60.0
+    engines: tuple[str, ...] = ENGINES
+    skip_ttff: bool = False
+    skip_atheris: bool = False
+    max_ops: int = 12
+    command: str = "unmapfuzz bench"
+    quick: bool = False
+    corpus: Path = BEHAVIOUR_DIR
+
+
+def machine_info() -> dict:
+    info = {"nproc": os.cpu_count(), "python": _platform.python_version(),
+            "implementation": _platform.python_implementation(), "system": _platform.platform()}
+    try:
+        info["affinity"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        info["affinity"] = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        info["loadavg"] = None
+    from importlib import metadata
+    for pkg in ("atheris", "hypothesis"):
+        try:
+            info[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            info[pkg] = None
+    return info
+
+
+def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -> dict:
+    """Every measurement of the module docstring; one JSON-able dict (see :mod:`unmapfuzz.bench.render`)."""
+    say = progress or (lambda _msg: None)
+    seeds = list(range(cfg.first_seed, cfg.first_seed + cfg.seeds))
+    report: dict = {
+        "command": cfg.command,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "machine": machine_info(),
+        "settings": {"platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile, "seeds": seeds,
+                     "programs": cfg.programs, "examples": cfg.examples,
+                     "atheris_seconds": None if cfg.skip_atheris else cfg.atheris_seconds,
+                     "ttff_seconds": None if cfg.skip_ttff else cfg.ttff_seconds,
+                     "engines": list(cfg.engines), "max_ops": cfg.max_ops, "quick": cfg.quick},
+    }
+    started = time.monotonic()
+
+    # 1. check() and the random engine's draw+check, per (platform, mode)
+    rows = []
+    for platform, mode in geometries(cfg.platform, cfg.mode):
+        runs = []
+        for s in seeds:
+            say(f"check rate {platform}/{mode} seed {s}: {cfg.programs} programs")
+            runs.append(measure_check_rate(platform, mode, cfg.profile, cfg.programs, s, cfg.max_ops))
+        rows.append(_check_row(platform, mode, runs))
+    if len(rows) > 1:
+        rows.append(_pooled_row(rows))
+    report["check"] = rows
+
+    # 3. hypothesis (before atheris: in-process, so it is next to the check pass)
+    hyp = []
+    for s in seeds:
+        say(f"hypothesis rate {cfg.platform}/{cfg.mode} seed {s}: {cfg.examples} examples")
+        hyp.append(measure_hypothesis_rate(cfg.platform, cfg.mode, cfg.profile, cfg.examples, s, cfg.max_ops))
+    hyp_mix = Counter()
+    for r in hyp:
+        hyp_mix += Counter(r["mix"])
+    examples = sum(r["examples"] for r in hyp)
+    report["hypothesis"] = {
+        "platform": cfg.platform, "mode": cfg.mode, "runs": hyp,
+        "examples_per_second": median(r["examples_per_second"] for r in hyp),
+        "check_share": median(r["check_share"] for r in hyp),
+        "mix": dict(hyp_mix), "examples": examples,
+        "invalid": sum(r["invalid"] for r in hyp) / examples if examples else None,
+        "with_findings": sum(r["with_findings"] for r in hyp) / examples if examples else None,
+    }
+
+    # 2. atheris
+    if cfg.skip_atheris:
+        report["atheris"] = None
+    else:
+        ath = []
+        for s in seeds:
+            say(f"atheris rate {cfg.platform}/{cfg.mode} seed {s}: {cfg.atheris_seconds:g} s")
+            ath.append(measure_atheris_rate(cfg.platform, cfg.mode, cfg.profile, seconds=cfg.atheris_seconds,
+                                            seed=s + 1))
+        good = [r for r in ath if not r.get("error")]
+        report["atheris"] = {
+            "platform": cfg.platform, "mode": cfg.mode, "seconds": cfg.atheris_seconds, "runs": ath,
+            "average_exec_per_sec": median(r["average_exec_per_sec"] for r in good),
+            "steady_exec_per_sec": median(r["steady_exec_per_sec"] for r in good),
+            "executions": median(r["executions"] for r in good),
+            "peak_rss_mb": median(r["peak_rss_mb"] for r in good),
+            "errors": [r["error"] for r in ath if r.get("error")],
+        }
+
+    # 4. time to first finding
+    if cfg.skip_ttff:
+        report["ttff"] = None
+    else:
+        report["ttff"] = _ttff(cfg, seeds, say)
+    report["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    try:
+        report["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return report
+
+
+def _check_row(platform: str, mode: str, runs: list[dict]) -> dict:
+    mix = Counter()
+    impl = Counter()
+    for r in runs:
+        mix += Counter(r["mix"])
+        impl.update(r.get("impl_seconds", {}))
+    total_impl = sum(impl.values())
+    programs = sum(r["programs"] for r in runs)
+    return {
+        "platform": platform, "mode": mode, "runs": runs,
+        "checks_per_second": median(r["checks_per_second"] for r in runs),
+        "random_per_second": median(r["random_per_second"] for r in runs),
+        "draws_per_second": median(r["draws_per_second"] for r in runs),
+        "programs": programs, "mix": dict(mix),
+        "invalid": sum(r["invalid"] for r in runs) / programs if programs else None,
+        "with_findings": sum(r["with_findings"] for r in runs) / programs if programs else None,
+        "impl_share": {k: v / total_impl for k, v in impl.items()} if total_impl else {},
+    }
+
+
+def _pooled_row(rows: list[dict]) -> dict:
+    """A uniform mix of the rows' pairs, like an ``all`` campaign: total programs over total time, per seed."""
+    by_seed: dict[int, list[dict]] = {}
+    for row in rows:
+        for r in row["runs"]:
+            by_seed.setdefault(r["seed"], []).append(r)
+    checks, randoms = [], []
+    for runs in by_seed.values():
+        n = sum(r["programs"] for r in runs)
+        c = sum(r["check_seconds"] for r in runs)
+        d = sum(r["draw_seconds"] for r in runs)
+        checks.append(n / c if c else None)
+        randoms.append(n / (c + d) if c + d else None)
+    mix = Counter()
+    impl = Counter()
+    for row in rows:
+        mix += Counter(row["mix"])
+        for r in row["runs"]:
+            impl.update(r.get("impl_seconds", {}))
+    programs = sum(row["programs"] for row in rows)
+    total_impl = sum(impl.values())
+    return {"platform": "all", "mode": "all", "pooled": True, "runs": [],
+            "checks_per_second": median(checks), "random_per_second": median(randoms),
+            "draws_per_second": None, "programs": programs, "mix": dict(mix),
+            "invalid": sum(row["invalid"] * row["programs"] for row in rows) / programs,
+            "with_findings": sum(row["with_findings"] * row["programs"] for row in rows) / programs,
+            "impl_share": {k: v / total_impl for k, v in impl.items()} if total_impl else {}}
+
+
+def _ttff(cfg: BenchConfig, seeds: list[int], say: Callable[[str], None]) -> dict:
+    targets = corpus_targets(cfg.corpus)
+    groups = group_targets(targets)
+    out_groups = []
+    for (platform, mode, profile), group in groups.items():
+        sigs = [t["signature"] for t in group]
+        runs: dict[str, list[dict]] = {}
+        for engine in cfg.engines:
+            for s in seeds:
+                say(f"time to first {platform}/{mode}/{profile} {engine} seed {s}: "
+                    f"{len(sigs)} target(s), limit {cfg.ttff_seconds:g} s")
+                r = time_to_first(engine, platform, mode, profile, sigs, cfg.ttff_seconds, s)
+                say(f"  found {len(r['found'])}/{len(sigs)} in {r['elapsed']} s, {r['executions']} executions"
+                    + (" (stopped early)" if r["stopped_early"] else ""))
+                runs.setdefault(engine, []).append(r)
+        rows = []
+        for t in group:
+            sig = t["signature"]
+            cells = {}
+            for engine, rs in runs.items():
+                times = [r["first"].get(sig, math.inf) for r in rs]
+                found = sum(1 for x in times if not math.isinf(x))
+                m = median(times)
+                cells[engine] = {"median": None if m is None or math.isinf(m) else round(m, 2),
+                                 "found": found, "total": len(times),
+                                 "seconds": [None if math.isinf(x) else round(x, 2) for x in times]}
+            rows.append({"signature": sig, "files": t["files"], "engines": cells})
+        engine_stats = {e: {"executions": median(r["executions"] for r in rs),
+                            "elapsed": median(r["elapsed"] for r in rs),
+                            "other_buckets": sorted({sig for r in rs for sig in r["first"]} - set(sigs))}
+                        for e, rs in runs.items()}
+        out_groups.append({"platform": platform, "mode": mode, "profile": profile, "targets": rows,
+                           "engines": engine_stats})
+    return {"limit_seconds": cfg.ttff_seconds, "groups": out_groups}

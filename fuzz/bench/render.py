@@ -1,0 +1,163 @@
+"""The human table of an ``unmapfuzz bench`` report (see :mod:`unmapfuzz.bench.measure`)."""
+from __future__ import annotations
+
+from .measure import SIZE_CLASSES
+
+__all__ = ["render"]
+
+
+def _num(x, fmt: str = "{:.0f}", none: str = "-") -> str:
+    return none if x is None else fmt.format(x)
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _table(header: list[str], rows: list[list[str]], right: set[int] | None = None) -> list[str]:
+    right = right if right is not None else set(range(1, len(header)))
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def fmt(r):
+        return "  ".join((str(c).rjust(w) if i in right else str(c).ljust(w))
+                         for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+    return [fmt(header), "  ".join("-" * w for w in widths), *[fmt(r) for r in rows]]
+
+
+def _ttff_cell(cell: dict | None, limit: float) -> str:
+    if cell is None:
+        return "-"
+    m = cell["median"]
+    head = f">{limit:g}s" if m is None else (f"{m:.2f}s" if m < 10 else f"{m:.1f}s")
+    return f"{head} {cell['found']}/{cell['total']}"
+
+
+def render(report: dict) -> str:
+    """The human table of a :func:`run_bench` report."""
+    m, st = report["machine"], report["settings"]
+    n = len(st["seeds"])
+    lines = [f"$ {report['command']}",
+             f"date:     {report['date']}",
+             f"machine:  nproc {m['nproc']}" + (f" (affinity {m['affinity']})" if m.get("affinity") not in
+                                                 (None, m["nproc"]) else "")
+             + (f", {m['cpu']}" if m.get("cpu") else "") + f", {m['system']}",
+             f"software: {m['implementation']} {m['python']}, atheris {m.get('atheris')}, "
+             f"hypothesis {m.get('hypothesis')}",
+             f"load:     {_load(m.get('loadavg'))} at start, {_load(m.get('loadavg_end'))} at end "
+             "(1/5/15-min load averages; the machine may be shared)",
+             f"settings: {n} seed(s) {', '.join(map(str, st['seeds']))}; {st['programs']} programs and "
+             f"{st['examples']} hypothesis examples per seed; atheris {_secs(st['atheris_seconds'], ' per seed')}; "
+             f"time-to-first limit {_secs(st['ttff_seconds'])}; profile {st['profile']}, max {st['max_ops']} ops",
+             f"Every rate is the median over the {n} seed(s); wall time of the whole run: "
+             f"{report.get('elapsed_seconds', '?')} s.",
+             ""]
+
+    # mix
+    lines.append(f"Program mix, {st['profile']} profile, at most {st['max_ops']} ops: RandomSource's "
+                 "(what check() and random are timed on) and hypothesis's, all seeds pooled")
+    mix_rows = [_mix_row(f"RandomSource, {_pair(row)}", row) for row in report["check"]]
+    hyp = report["hypothesis"]
+    if hyp and hyp.get("mix"):
+        mix_rows.append(_mix_row(f"hypothesis programs(), {hyp['platform']}/{hyp['mode']}", hyp))
+    lines += _table(["programs", "ops/prog", "maps", "unmaps", "1 page", "<=pmd", ">pmd", "whole",
+                     "w/ finding", "invalid"], mix_rows)
+    lines.append("Unmap sizes as a share of unmaps: one page; more, up to a pmd block; bigger; [0, space) "
+                 "teardown.  w/ finding: programs with at least one signature.")
+    lines.append("")
+
+    # throughput
+    lines.append(f"Throughput, executions per second (median over {n} seed(s))")
+    rows = []
+    for row in report["check"]:
+        rows.append([_pair(row), _num(row["checks_per_second"]), _num(row["random_per_second"])])
+    lines += _table(["platform/mode", "check()", "random: draw+check"], rows)
+    ref = _reference_row(report)
+    ref_rate = ref["checks_per_second"] if ref else None
+    eng_rows = []
+    if hyp:
+        eng_rows.append([f"hypothesis: programs()+check, {hyp['platform']}/{hyp['mode']}",
+                         _num(hyp["examples_per_second"]), _ratio(hyp["examples_per_second"], ref_rate),
+                         f"check() {_pct(hyp['check_share'])} of the time"])
+    ath = report["atheris"]
+    if ath:
+        eng_rows.append([f"atheris: libFuzzer average, {ath['platform']}/{ath['mode']}",
+                         _num(ath["average_exec_per_sec"]), _ratio(ath["average_exec_per_sec"], ref_rate),
+                         f"{_num(ath['executions'])} execs in {ath['seconds']:g} s, "
+                         f"peak RSS {_num(ath['peak_rss_mb'])} MB"])
+        eng_rows.append(["atheris: after start-up (status lines)", _num(ath["steady_exec_per_sec"]),
+                         _ratio(ath["steady_exec_per_sec"], ref_rate), ""])
+    if ref:
+        eng_rows.insert(0, [f"random: draw+check, {_pair(ref)}", _num(ref["random_per_second"]),
+                            _ratio(ref["random_per_second"], ref_rate), "in-process, no harness"])
+    lines.append("")
+    lines += _table(["engine", "exec/s", "vs check()", "notes"], eng_rows, right={1, 2})
+    if ath and ath.get("errors"):
+        for e in ath["errors"]:
+            lines.append(f"  atheris error: {e}")
+    if ath:
+        lines.append("atheris runs instrumented impls/ and records findings through the harness, one job, "
+                     "empty corpus; its libFuzzer average includes start-up and is rounded to whole seconds.")
+    lines.append("")
+
+    # impl shares
+    shares = ref["impl_share"] if ref else {}
+    if shares:
+        lines.append(f"check() time by part ({_pair(ref)}, separate pass): " +
+                     ", ".join(f"{k} {_pct(v)}" for k, v in shares.items()))
+        lines.append("")
+
+    # ttff
+    tt = report.get("ttff")
+    if tt:
+        limit = tt["limit_seconds"]
+        engines = st["engines"]
+        lines.append(f"Time to first finding: seconds from campaign start (1 job, empty corpus, no minimising) to "
+                     f"the bucket's first_seen; median over {n} seed(s), then found/seeds; "
+                     f">{limit:g}s: not found in at least half the seeds")
+        for g in tt["groups"]:
+            lines.append("")
+            files = sorted({f for t in g["targets"] for f in t["files"]})
+            lines.append(f"{g['platform']} {g['mode']} {g['profile']}  (from {', '.join(files)})")
+            rows = [[t["signature"], *[_ttff_cell(t["engines"].get(e), limit) for e in engines]]
+                    for t in g["targets"]]
+            stats = [g["engines"].get(e, {}) for e in engines]
+            rows.append(["  campaign executions, median", *[_num(x.get("executions")) for x in stats]])
+            rows.append(["  campaign seconds, median", *[_num(x.get("elapsed"), "{:.1f}") for x in stats]])
+            rows.append(["  other buckets, all seeds", *[str(len(x.get("other_buckets", []))) for x in stats]])
+            lines += _table(["target", *engines], rows)
+    elif tt is None:
+        lines.append("Time to first finding: skipped (--skip-ttff)")
+    return "\n".join(lines)
+
+
+def _mix_row(label: str, row: dict) -> list[str]:
+    mx = row["mix"]
+    progs = mx.get("programs", 0) or 1
+    unmaps = mx.get("unmaps", 0)
+    return [label, f"{mx.get('ops', 0) / progs:.2f}", f"{mx.get('maps', 0) / progs:.2f}", f"{unmaps / progs:.2f}",
+            *[_pct(mx.get("unmap_" + c, 0) / unmaps if unmaps else None) for c in SIZE_CLASSES],
+            _pct(row["with_findings"]), _pct(row["invalid"])]
+
+
+def _reference_row(report: dict) -> dict | None:
+    """The check row the engines are compared with: the single pair, or the pooled 'all' row."""
+    rows = report["check"]
+    if not rows:
+        return None
+    return rows[-1]
+
+
+def _pair(row: dict) -> str:
+    return "all (uniform mix)" if row.get("pooled") else f"{row['platform']}/{row['mode']}"
+
+
+def _ratio(x, ref) -> str:
+    return "-" if not x or not ref else f"x{x / ref:.2f}"
+
+
+def _secs(x, suffix: str = "") -> str:
+    return "skipped" if x is None else f"{x:g} s{suffix}"
+
+
+def _load(x) -> str:
+    return "?" if not x else "/".join(f"{v:.2f}" for v in x)

@@ -1,0 +1,100 @@
+"""The coverage-guided target: libFuzzer bytes -> program -> check -> findings.
+
+Run it as a libFuzzer binary (``-fork``, ``-jobs``, ``-merge``,
+``-minimize_crash`` all work, because a finding is recorded, not raised)::
+
+    UNMAPFUZZ_CONFIG='{"out": "out/af", "platform": "arm64-4k-39", "mode": "stage2"}' \\
+        python -m unmapfuzz.campaign.atheris_target out/af/corpus -max_total_time=60
+
+``unmapfuzz fuzz --engine atheris`` runs it for you.  Only
+:mod:`unmapfuzz.impls` (the model and the implementations) is instrumented:
+coverage of the oracle or the logging would slow every run and guide nothing.
+That is why this module imports the implementations before anything else of
+unmapfuzz does: ``atheris.instrument_imports`` only sees modules imported
+inside it.
+
+The configuration comes from the environment (``UNMAPFUZZ_CONFIG``, JSON), so
+that libFuzzer's own children inherit it.  When it covers several
+(platform, mode) pairs, the first input byte selects one; the rest is the
+byte layout of :mod:`unmapfuzz.generation.generator`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import atheris
+
+with atheris.instrument_imports(include=["unmapfuzz.impls"]):
+    import unmapfuzz.impls  # noqa: F401
+    import unmapfuzz.impls.model.mapping  # noqa: F401
+
+from unmapfuzz.campaign.harness import CONFIG_ENV, Harness  # noqa: E402
+from unmapfuzz.generation.generator import draw_program  # noqa: E402
+from unmapfuzz.generation.sources import ByteSource  # noqa: E402
+from unmapfuzz.impls import is_builtin, resolve_impls  # noqa: E402
+from unmapfuzz.programs import geometries  # noqa: E402
+
+DEFAULTS = {"out": "out/atheris", "platform": "arm64-4k-39", "mode": "stage2",
+            "profile": "realistic", "impls": [], "max_ops": 12}
+
+
+def load_config() -> dict:
+    raw = os.environ.get(CONFIG_ENV)
+    cfg = dict(DEFAULTS)
+    if raw:
+        try:
+            cfg.update(json.loads(raw))
+        except ValueError as exc:
+            sys.exit(f"atheris_target: {CONFIG_ENV} is not JSON: {exc}")
+    return cfg
+
+
+def instrumented_impls(specs: list[str]) -> dict:
+    """The implementations, with every function of a user's ``--impl`` module instrumented.
+
+    ``instrument_imports`` only sees import statements; a file loaded by path
+    is instrumented function by function.
+    """
+    chosen = resolve_impls(specs)
+    for fn in chosen.values():
+        if is_builtin(fn):
+            continue
+        module_dict = fn.__globals__          # a file loaded by path is not in sys.modules
+        for value in list(module_dict.values()):
+            if getattr(value, "__module__", None) == fn.__module__ and hasattr(value, "__code__"):
+                atheris.instrument_func(value)
+    return chosen
+
+
+def make_test_one_input(cfg: dict):
+    pairs = geometries(cfg["platform"], cfg["mode"])
+    harness = Harness(Path(cfg["out"]), instrumented_impls(cfg["impls"]), cfg["profile"], "atheris")
+    profile, max_ops = cfg["profile"], int(cfg["max_ops"])
+
+    def test_one_input(data: bytes) -> None:
+        if len(pairs) > 1:
+            if not data:
+                return
+            platform, mode = pairs[data[0] % len(pairs)]
+            data = data[1:]
+        else:
+            platform, mode = pairs[0]
+        harness.run(draw_program(ByteSource(data), platform, mode, profile, max_ops))
+
+    return test_one_input, harness
+
+
+def main(argv: list[str]) -> None:
+    cfg = load_config()
+    test_one_input, harness = make_test_one_input(cfg)
+    import atexit
+    atexit.register(harness.close)
+    atheris.Setup(argv, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,1 @@
+"""The ``unmapfuzz`` command line: one module per command, assembled by :mod:`.main`."""

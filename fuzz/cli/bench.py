@@ -1,0 +1,106 @@
+"""``unmapfuzz bench``: executions per second of check() and each engine, and time to first finding.
+
+See :mod:`unmapfuzz.bench.measure` for what is measured and how.  Progress goes to stderr,
+the report to stdout (a table, or ``--json``).  Exit 0 when every measurement
+produced a number, 1 when one failed (e.g. libFuzzer exited without running),
+2 on bad arguments.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import sys
+
+from unmapfuzz.bench.measure import ENGINES, BenchConfig, run_bench
+from unmapfuzz.bench.render import render
+from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
+
+QUICK = {"seeds": 1, "ttff_seconds": 20.0, "programs": 100, "examples": 100, "atheris_seconds": 8.0}
+DEFAULT = {"seeds": 3, "ttff_seconds": 60.0, "programs": 300, "examples": 300, "atheris_seconds": 15.0}
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "bench", help="measure executions per second and time to first finding",
+        description="Measure check() and each engine's executions per second on the typical program mix, "
+                    "and each engine's time to first finding of the buckets corpus/behaviour records, "
+                    "next to the random baseline.  Every number is a median over --seeds seeds.  "
+                    f"Defaults: {DEFAULT['seeds']} seeds, {DEFAULT['programs']} programs, "
+                    f"{DEFAULT['atheris_seconds']:g} s of atheris and a {DEFAULT['ttff_seconds']:g} s limit per "
+                    "campaign; --quick: "
+                    f"{QUICK['seeds']} seed, {QUICK['programs']} programs, {QUICK['atheris_seconds']:g} s, "
+                    f"{QUICK['ttff_seconds']:g} s.  Explicit options override either.")
+    p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM,
+                   help="platform of the throughput measurements (all: every platform and, unless --mode "
+                        "is given, both modes)")
+    p.add_argument("--mode", choices=("stage2", "hyp", "all"),
+                   help="mode of the throughput measurements (default stage2; all with --platform all)")
+    p.add_argument("--profile", choices=("realistic", "adversarial"), default="realistic",
+                   help="profile of the throughput measurements (time to first uses each target's own)")
+    p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (or from --first-seed)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="S")
+    p.add_argument("--programs", type=int, metavar="N", help="programs per seed for the check() rate")
+    p.add_argument("--examples", type=int, metavar="N",
+                   help="hypothesis examples per seed (default: as --programs)")
+    p.add_argument("--atheris-seconds", type=float, metavar="T", help="libFuzzer time per seed")
+    p.add_argument("--ttff-seconds", type=float, metavar="T", help="time limit of each time-to-first campaign")
+    p.add_argument("--engines", default=",".join(ENGINES), metavar="E,E",
+                   help=f"engines for time to first finding (default {','.join(ENGINES)})")
+    p.add_argument("--quick", action="store_true", help="one seed, a 20 s limit, fewer programs: a few minutes")
+    p.add_argument("--skip-ttff", action="store_true", help="throughput only")
+    p.add_argument("--skip-atheris", action="store_true", help="no atheris throughput run")
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=run)
+
+
+def command_line(args) -> str:
+    """How this bench was invoked, for the report's first line."""
+    argv = sys.argv[1:]
+    if argv[:1] == ["bench"]:
+        prog = "python -m unmapfuzz" if sys.argv[0].endswith("__main__.py") else \
+            os.path.basename(sys.argv[0]) or "unmapfuzz"
+        return shlex.join([*prog.split(), *argv])
+    return "unmapfuzz bench" + ("" if not args.quick else " --quick")
+
+
+def run(args) -> int:
+    base = QUICK if args.quick else DEFAULT
+    pick = lambda name: getattr(args, name) if getattr(args, name) is not None else base[name]  # noqa: E731
+    seeds, programs = pick("seeds"), pick("programs")
+    examples = args.examples if args.examples is not None else (programs if args.programs is not None
+                                                                else base["examples"])
+    atheris_seconds, ttff_seconds = pick("atheris_seconds"), pick("ttff_seconds")
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    bad = [e for e in engines if e not in ENGINES]
+    if seeds < 1 or programs < 1 or examples < 1 or atheris_seconds < 1 or ttff_seconds <= 0 or bad or not engines:
+        print("unmapfuzz: --seeds, --programs, --examples must be >= 1, --atheris-seconds >= 1, "
+              f"--ttff-seconds > 0, --engines a list of {','.join(ENGINES)}", file=sys.stderr)
+        return 2
+    mode = args.mode or ("all" if args.platform == "all" else "stage2")
+    cfg = BenchConfig(platform=args.platform, mode=mode, profile=args.profile, seeds=seeds,
+                      first_seed=args.first_seed, programs=programs, examples=examples,
+                      atheris_seconds=atheris_seconds, ttff_seconds=ttff_seconds, engines=engines,
+                      skip_ttff=args.skip_ttff, skip_atheris=args.skip_atheris, command=command_line(args),
+                      quick=args.quick)
+    progress = None if args.quiet else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
+    report = run_bench(cfg, progress)
+    if args.json:
+        print(json.dumps(_finite(report), indent=1, default=str))
+    else:
+        print(render(report))
+    failed = bool(report.get("atheris") and report["atheris"]["errors"])
+    return 1 if failed else 0
+
+
+def _finite(value):
+    """The report with every infinite or NaN float as None, so that it is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,276 @@
+"""The oracle: what a correct map or unmap leaves behind (docs/KERNEL_MODEL.md section 8).
+
+The oracle keeps its own flat map of translations
+(:mod:`unmapfuzz.reference.translations`) and updates it with the *meaning*
+of each operation: a map replaces whatever it
+overlaps with one translation; an unmap removes every translation that
+intersects ``[start, start + size)``, a block only partly inside the range
+included, whole.  It then checks the concrete state, read with the generic
+walker of :mod:`unmapfuzz.reference.observe` and the memory's record of the operation:
+
+- translations: ``still-mapped``, ``over-unmapped``, ``map-mismatch``;
+- tables: ``leaked-table`` (unreachable, not freed), ``freed-live-page``
+  (reachable, freed), ``retained-empty-table`` (emptied by an unmap, freeable
+  on this platform by section 5, yet kept);
+- refcounts: ``refcount-mismatch`` (not base + live entries);
+- TLB (stage 2 only): ``missing-tlbi``, ``tlbi-order``.
+
+Memory-safety errors (``use-after-free``, ``double-free``, ``out-of-bounds``,
+``freed-non-table``, ``refcount-underflow``, ``hang``) are raised by the model at
+the access itself and reported by :mod:`unmapfuzz.verdict.check`.
+
+Each defect is reported once, at the operation that commits it: after checking
+an operation the oracle adopts the observed state as its new baseline, and a
+refcount that was already off carries its excess forward instead of being
+reported again.  The oracle calls none of the walkers and none of the kernel
+helpers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from unmapfuzz.impls.model.memory import Table
+from unmapfuzz.impls.model.platforms import Platform
+
+from .observe import Observation, observe, path
+from .translations import apply_map, apply_unmap
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    kind: str
+    op: int
+    level: str
+    ipa: int | None
+    detail: str
+    context: tuple[str, ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "op": self.op, "level": self.level,
+                "ipa": None if self.ipa is None else f"{self.ipa:#x}", "detail": self.detail}
+
+
+def table_freeable(platform: Platform, mode: str, level: str) -> bool:
+    """Whether ``kvm_<level>_table_empty`` can ever be true here (section 5)."""
+    kvm = mode == "stage2"
+    if level == "pte":
+        return True
+    if platform.era == "3.16":
+        return level == "pmd" and platform.page_shift != 16
+    if level == "pmd":
+        return not platform.pmd_folded and (not kvm or platform.prealloc < 2)
+    if level == "pud":
+        return not platform.pud_folded and (not kvm or platform.prealloc < 1)
+    return False
+
+
+# -- the checks -------------------------------------------------------------------
+
+def _hex(v: int | None) -> str:
+    return "-" if v is None else f"{v:#x}"
+
+
+class Oracle:
+    """Checks one implementation's machine after every operation."""
+
+    def __init__(self, machine):
+        self.machine = machine
+        self.platform = machine.platform
+        self.mode = machine.mode
+        self.roots = {machine.root, machine.hw_root}
+        self.expected: dict[int, tuple[int, int]] = {}
+        self.excess: dict = {}                # page -> refcount above base + live, already reported
+        self.reported_freed: set = set()      # pages reported as freed-live-page
+        self.obs: Observation = observe(machine)
+        self.log_mark = len(machine.memory.log)
+        self.flush_coverage: set[tuple] = set()   # removed translations and unlinked tables that saw a flush
+        self.freed_positions: list[tuple[str, int]] = []
+
+    def check(self, op_index: int, op) -> list[Violation]:
+        m = self.machine
+        log = m.memory.log[self.log_mark:]
+        self.log_mark = len(m.memory.log)
+        before = self.obs
+        after = observe(m)
+        out: list[Violation] = []
+        is_map = hasattr(op, "kind")
+        # What the operation means.
+        if is_map:
+            shift = self.platform.map_shift(op.kind)
+            lo, hi = op.ipa, op.ipa + (1 << shift)
+            apply_map(self.expected, op.ipa, shift, op.output_address())
+        else:
+            lo, hi = op.ipa, op.ipa + op.size
+            apply_unmap(self.expected, lo, hi)
+        befores = {}
+        for ev in log:
+            if ev[0] == "set":
+                befores.setdefault((id(ev[1]), ev[2]), ev[3])
+        ctx = _Context(m, befores)
+        self._check_leaves(op_index, is_map, lo, hi, before, after, ctx, out)
+        self._check_tables(op_index, is_map, lo, hi, before, after, log, ctx, out)
+        if m.kvm is not None:
+            self._check_tlb(op_index, before, after, log, ctx, out)
+        for ev in log:
+            if ev[0] == "free":
+                table = ev[1].table
+                self.freed_positions.append((table.level, table.base if table.base is not None else -1))
+        # Adopt what is there as the baseline for the next operation.
+        self.expected = {ipa: leaf.key for ipa, leaf in after.leaves.items()}
+        self.obs = after
+        return out
+
+    # translations
+    def _check_leaves(self, op_index, is_map, lo, hi, before, after, ctx, out):
+        plat = self.platform
+        groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for ipa, want in self.expected.items():
+            got = after.leaves.get(ipa)
+            if got is None:
+                kind = "map-mismatch" if is_map and lo <= ipa < hi else "over-unmapped"
+                groups.setdefault((kind, plat.level_of_shift(want[0])), []).append(
+                    (ipa, f"translation {_hex(ipa)} -> {_hex(want[1])} is gone"))
+            elif got.key != want:
+                groups.setdefault(("map-mismatch", got.table.level), []).append(
+                    (ipa, f"{_hex(ipa)} translates to {_hex(got.pa)} ({got.size:#x} bytes), "
+                          f"expected {_hex(want[1])} ({1 << want[0]:#x} bytes)"))
+        for ipa, got in after.leaves.items():
+            if ipa in self.expected:
+                continue
+            if not is_map and ipa in before.leaves and ipa < hi and lo < ipa + got.size:
+                kind, what = "still-mapped", f"{_hex(ipa)} -> {_hex(got.pa)} intersects the range and is still mapped"
+            else:
+                kind, what = "map-mismatch", f"unexpected translation {_hex(ipa)} -> {_hex(got.pa)} ({got.size:#x} bytes)"
+            groups.setdefault((kind, got.table.level), []).append((ipa, what))
+        for (kind, level), items in groups.items():
+            items.sort()
+            ipa = items[0][0]
+            detail = items[0][1] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
+            out.append(Violation(kind, op_index, level, ipa, detail, ctx.lines(ipa)))
+
+    # tables and refcounts
+    def _check_tables(self, op_index, is_map, lo, hi, before, after, log, ctx, out):
+        plat, mode = self.platform, self.mode
+        candidates = set(before.tables)
+        candidates.update(ev[1] for ev in log if ev[0] == "alloc")
+        for table in candidates:
+            # A leaked table is reported once: it is in neither the next
+            # operation's baseline nor its allocations.
+            if table in after.tables:
+                continue
+            if not all(page.freed for page in table.pages):
+                base = before.tables.get(table, (table.base, None))[0]
+                out.append(Violation("leaked-table", op_index, table.level, base,
+                                     f"{table.level} table page {table.pa:#x} was unlinked but not freed "
+                                     f"(count {table.pages[0].count})", ctx.lines(base)))
+        for table, (base, _) in after.tables.items():
+            counted = table.kind == "table"
+            per_page = [0] * len(table.pages)
+            if len(table.pages) == 1:
+                per_page[0] = after.live[table]
+            else:
+                for index in table.entries:
+                    per_page[index >> table.per_page_shift] += 1
+            for page, live in zip(table.pages, per_page):
+                if page.freed:
+                    if page not in self.reported_freed:
+                        self.reported_freed.add(page)
+                        page_ipa = base + ((page.index << table.per_page_shift) << table.shift)
+                        out.append(Violation("freed-live-page", op_index, table.level, page_ipa,
+                                             f"{table.level} table page {page.pa:#x} (page {page.index} of its "
+                                             f"allocation) was freed while still in use", ctx.lines(page_ipa)))
+                    continue
+                if not counted:
+                    continue
+                want = (1 if page.index == 0 else 0) + live + self.excess.get(page, 0)
+                if page.count != want:
+                    out.append(Violation("refcount-mismatch", op_index, table.level, base,
+                                         f"{table.level} table page {page.pa:#x} has count {page.count}, "
+                                         f"expected {want} ({live} live entries)", ctx.lines(base)))
+                    self.excess[page] = page.count - want + self.excess.get(page, 0)
+            # A freed table is not retained: it was reported as freed-live-page above.
+            if (not is_map and table not in self.roots and after.live[table] == 0
+                    and not any(page.freed for page in table.pages)
+                    and before.live.get(table, 0) > 0 and not self.excess.get(table.pages[0], 0)
+                    and base < hi and lo < base + (table.n << table.shift)
+                    and table_freeable(plat, mode, table.level)):
+                out.append(Violation("retained-empty-table", op_index, table.level, base,
+                                     f"{table.level} table page {table.pa:#x} covering {_hex(base)} was emptied "
+                                     "but not freed", ctx.lines(base)))
+
+    # TLB maintenance
+    def _check_tlb(self, op_index, before, after, log, ctx, out):
+        flushes = [(i, ev[1]) for i, ev in enumerate(log) if ev[0] == "tlbi"]
+        first_set: dict[tuple[int, int], int] = {}
+        frees: dict = {}
+        for i, ev in enumerate(log):
+            if ev[0] == "set":
+                first_set.setdefault((id(ev[1]), ev[2]), i)
+            elif ev[0] == "free":
+                frees.setdefault(ev[1], i)
+
+        def cleared_at(table: Table, index: int) -> int | None:
+            hits = [first_set[(id(t), i)] for t, i in before.chain(table, index) if (id(t), i) in first_set]
+            return min(hits) if hits else None
+
+        def judge(lo: int, hi: int, after_i: int, before_i: int | None) -> str | None:
+            inside = [i for i, ipa in flushes if lo <= ipa < hi]
+            if inside:
+                self.flush_coverage.add((lo, hi))
+            if any(after_i < i and (before_i is None or i < before_i) for i in inside):
+                return None
+            return "tlbi-order" if inside else "missing-tlbi"
+
+        found: dict[tuple[str, str], list[tuple[int, str]]] = {}
+        for ipa, leaf in before.leaves.items():
+            now = after.leaves.get(ipa)
+            if now is not None and now.key == leaf.key and now.table is leaf.table:
+                continue
+            at = cleared_at(leaf.table, leaf.index)
+            if at is None:
+                continue
+            verdict = judge(ipa, ipa + leaf.size, at, None)
+            if verdict:
+                found.setdefault((verdict, leaf.table.level), []).append(
+                    (ipa, f"translation {_hex(ipa)} ({leaf.size:#x} bytes) was removed without a TLB flush "
+                          "inside it after the entry was cleared"))
+        for table, (base, parent) in before.tables.items():
+            if table in after.tables or parent is None:
+                continue
+            at = cleared_at(*parent)
+            free_i = frees.get(table.pages[0])
+            if at is None or free_i is None:
+                continue
+            verdict = judge(base, base + (table.n << table.shift), at, free_i)
+            if verdict:
+                found.setdefault((verdict, table.level), []).append(
+                    (base, f"{table.level} table page {table.pa:#x} was freed without a TLB flush inside "
+                           "its range between unlinking and freeing"))
+        for (kind, level), items in found.items():
+            items.sort()
+            ipa = items[0][0]
+            detail = items[0][1] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
+            out.append(Violation(kind, op_index, level, ipa, detail, ctx.lines(ipa)))
+
+
+class _Context:
+    """Renders the descriptors on an IPA's translation path, before and after."""
+
+    def __init__(self, machine, befores):
+        self.machine = machine
+        self.befores = befores
+
+    def lines(self, ipa: int | None) -> tuple[str, ...]:
+        if ipa is None:
+            return ()
+        old = path(self.machine, ipa, self.befores)
+        new = {(id(t), i): v for t, i, v in path(self.machine, ipa)}
+        out = []
+        for table, index, value in old:
+            now = table.entries.get(index, 0)
+            mark = "" if now == value else f" -> {now:#x}"
+            out.append(f"{table.level}[{index}] @ {table.pa:#x}: {value:#x}{mark}")
+            new.pop((id(table), index), None)
+        for (tid, index), value in new.items():
+            out.append(f"(new path) entry {index}: {value:#x}")
+        return tuple(out)

@@ -1,0 +1,38 @@
+"""The flat view of what is mapped: ``ipa -> (shift, pa)``, one entry per translation.
+
+This is the meaning of a page table without its structure: the oracle keeps
+what each operation *should* leave behind in one, the profiles replay a
+program's maps and unmaps on one to judge validity, and the generator keeps
+one to aim unmaps at what is mapped.  The rules are the kernel's
+(docs/KERNEL_MODEL.md section 8): a map replaces whatever it overlaps with one
+translation; an unmap removes every translation that intersects
+``[start, end)``, a block only partly inside the range included, whole.
+Ends are true integers (``2**64`` at the very top), never wrapped.
+"""
+from __future__ import annotations
+
+TOP = 1 << 64
+
+Translations = dict[int, tuple[int, int]]
+"""``ipa -> (shift, pa)``: a translation of ``1 << shift`` bytes at ``ipa`` to ``pa``."""
+
+
+def intersecting(leaves: Translations, start: int, end: int) -> list[int]:
+    """The IPAs of the translations that intersect ``[start, end)``."""
+    return [ipa for ipa, (shift, _) in leaves.items() if ipa < end and start < ipa + (1 << shift)]
+
+
+def apply_map(leaves: Translations, ipa: int, shift: int, pa: int) -> None:
+    """A map of ``1 << shift`` bytes at ``ipa``: it replaces whatever it overlaps."""
+    for old in intersecting(leaves, ipa, ipa + (1 << shift)):
+        del leaves[old]
+    leaves[ipa] = (shift, pa)
+
+
+def apply_unmap(leaves: Translations, start: int, end: int) -> None:
+    """An unmap of ``[start, end)``: every translation intersecting it goes, whole."""
+    for old in intersecting(leaves, start, end):
+        del leaves[old]
+
+
+__all__ = ["TOP", "Translations", "intersecting", "apply_map", "apply_unmap"]
