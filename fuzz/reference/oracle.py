@@ -153,7 +153,9 @@ class Oracle:
         plat, mode = self.platform, self.mode
         candidates = set(before.tables)
         candidates.update(ev[1] for ev in log if ev[0] == "alloc")
-        for table in candidates:
+        # In address order: a set of tables iterates in identity-hash order,
+        # which differs between processes, and verdicts must be byte-identical.
+        for table in sorted(candidates, key=lambda t: t.pa):
             # A leaked table is reported once: it is in neither the next
             # operation's baseline nor its allocations.
             if table in after.tables:
