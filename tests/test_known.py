@@ -39,3 +39,25 @@ def test_bad_scope_is_reported_with_file_and_line(tmp_path):
     bad.write_text("# ok\nadverserial: */x/*\n")
     with pytest.raises(ValueError, match=r"known.txt:2: unknown scope"):
         load_known(bad, profile="adversarial")
+
+
+def test_the_packaged_list_is_the_checkouts(tmp_path):
+    """The installed package reads corpus/known.txt itself, not an empty stand-in."""
+    from unmapfuzz.verdict.known import default_known_path
+    assert default_known_path().read_text() == (ROOT / "corpus" / "known.txt").read_text()
+    assert load_known(default_known_path())
+
+
+def test_a_missing_known_list_is_an_error_not_an_empty_list(tmp_path):
+    """A known list that cannot be read raises, naming the file, instead of marking every bucket new."""
+    from unmapfuzz.verdict.known import KnownListError
+    with pytest.raises(KnownListError, match="nope.txt: cannot read"):
+        load_known(tmp_path / "nope.txt")
+
+
+def test_fuzz_rejects_an_unreadable_known_list(tmp_path, capsys):
+    """`fuzz --known FILE` with a missing file exits 2 and names it, before any worker starts."""
+    from unmapfuzz.cli.main import main
+    assert main(["fuzz", "--known", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "out")]) == 2
+    assert "nope.txt: cannot read" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

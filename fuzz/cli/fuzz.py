@@ -30,6 +30,9 @@ def register(sub) -> None:
     p.add_argument("--no-minimize", action="store_true", help="do not minimise new buckets")
     p.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--known", type=Path, metavar="FILE",
+                   help="the documented divergences to mark known (default: the list that ships with "
+                        "unmapfuzz, corpus/known.txt); a missing or unreadable file is an error")
     add_impl_arguments(p)
     p.set_defaults(func=run)
 
@@ -46,12 +49,19 @@ def run(args) -> int:
     if args.impls:
         print("unmapfuzz: --impls is not supported by fuzz (every implementation takes part)", file=sys.stderr)
         return 2
+    if args.known is not None:
+        from unmapfuzz.verdict.known import KnownListError, read_known
+        try:
+            read_known(args.known)
+        except KnownListError as exc:
+            print(f"unmapfuzz: {exc}", file=sys.stderr)
+            return 2
     impl_specs = [_absolute_spec(s) for s in args.impl]
     from unmapfuzz.campaign.campaign import Campaign, CampaignConfig   # structlog only when fuzzing
     cfg = CampaignConfig(engine=args.engine, platform=args.platform, mode=args.mode, profile=args.profile,
                          seconds=args.time, jobs=args.jobs, seed=args.seed, out=args.out.resolve(),
                          impls=impl_specs, minimize=not args.no_minimize, quiet=args.quiet,
-                         runs=args.runs)
+                         runs=args.runs, known=None if args.known is None else args.known.resolve())
     summary = Campaign(cfg).run()
     if args.json:
         print(json.dumps(summary, indent=1))
