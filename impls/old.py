@@ -9,6 +9,10 @@ emptied the pmd table and the pud's page still holds entries, the pud entry.
 ``clear_pud_entry`` and ``clear_pmd_entry`` still have their two 3.15
 branches: a huge entry is cleared and its table page put; a table entry is
 cleared and the child table freed.
+
+The loop's ``k.skip_none_ranges()`` line is the model's fast path over
+iterations that only read (none pmds, none ptes), not kernel code (see
+unmapfuzz.impls.model.kernel).
 """
 from __future__ import annotations
 
@@ -54,6 +58,9 @@ def unmap_range(k, kvm, pgdp, start, size):
     next = addr
 
     while addr < end:
+        addr = k.skip_none_ranges(pgdp, addr, end)
+        if addr >= end:
+            break
         pgd = pgdp + k.pgd_index(addr)
         pud = k.pud_offset(pgd, addr)
         pte = None

@@ -7,11 +7,14 @@ which this patch did not touch.
 
 The posted text tests ``pud_huge(*pid)``, a typo that only compiles where
 ``pud_huge`` ignores its argument; it is modelled as ``pud_huge(*pud)``.
+
+The file holds every function of this version, so a copy of it is a complete
+``--impl`` to start from.  Each loop's ``k.skip_none_*()`` line is the model's
+fast path over none entries, not kernel code (see unmapfuzz.impls.model.kernel).
 """
 from __future__ import annotations
 
 from unmapfuzz.impls.model import U64
-from unmapfuzz.impls.old import clear_pmd_entry, clear_pud_entry
 
 
 def clear_pgd_entry(k, kvm, pgd, addr):
@@ -20,6 +23,32 @@ def clear_pgd_entry(k, kvm, pgd, addr):
     k.kvm_tlb_flush_vmid_ipa(kvm, addr)
     k.pud_free(pud_table)
     k.put_page(k.virt_to_page(pgd))
+
+
+def clear_pud_entry(k, kvm, pud, addr):
+    if k.pud_huge(k.load(pud)):
+        k.pud_clear(pud)
+        k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+        k.put_page(k.virt_to_page(pud))
+    else:
+        pmd_table = k.pmd_offset(pud, 0)
+        k.pud_clear(pud)
+        k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+        k.pmd_free(pmd_table)
+        k.put_page(k.virt_to_page(pud))
+
+
+def clear_pmd_entry(k, kvm, pmd, addr):
+    if k.kvm_pmd_huge(k.load(pmd)):
+        k.pmd_clear(pmd)
+        k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+        k.put_page(k.virt_to_page(pmd))
+    else:
+        pte_table = k.pte_offset_kernel(pmd, 0)
+        k.pmd_clear(pmd)
+        k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+        k.pte_free_kernel(pte_table)
+        k.put_page(k.virt_to_page(pmd))
 
 
 def unmap_ptes(k, kvm, pmd, addr, end):
@@ -31,6 +60,9 @@ def unmap_ptes(k, kvm, pmd, addr, end):
             k.put_page(k.virt_to_page(pte))
             k.kvm_tlb_flush_vmid_ipa(kvm, addr)
         pte, addr = pte + 1, (addr + k.PAGE_SIZE) & U64
+        if addr == end:
+            break
+        pte, addr = k.skip_none_ptes(pte, addr, end)
         if addr == end:
             break
 
@@ -51,6 +83,9 @@ def unmap_pmds(k, kvm, pud, addr, end):
         pmd, addr = pmd + 1, next
         if addr == end:
             break
+        pmd, addr = k.skip_none_pmds(pmd, addr, end)
+        if addr == end:
+            break
 
     if k.kvm_pmd_table_empty(kvm, start_pmd):
         clear_pud_entry(k, kvm, pud, start_addr)
@@ -69,6 +104,9 @@ def unmap_puds(k, kvm, pgd, addr, end):
         pud, addr = pud + 1, next
         if addr == end:
             break
+        pud, addr = k.skip_none_puds(pud, addr, end)
+        if addr == end:
+            break
 
     if k.kvm_pud_table_empty(kvm, start_pud):
         clear_pgd_entry(k, kvm, pgd, start_addr)
@@ -83,5 +121,8 @@ def unmap_range(k, kvm, pgdp, start, size):
         next = k.kvm_pgd_addr_end(addr, end)
         unmap_puds(k, kvm, pgd, addr, next)
         pgd, addr = pgd + 1, next
+        if addr == end:
+            break
+        pgd, addr = k.skip_none_folded_pgds(pgd, addr, end)
         if addr == end:
             break

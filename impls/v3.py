@@ -5,11 +5,22 @@ inlined in ``unmap_pmds``/``unmap_puds`` (clear, flush, put the containing
 table page), and ``clear_pmd_entry``/``clear_pud_entry`` handle tables only,
 asserting with ``VM_BUG_ON`` that the entry is not huge.  Addresses are
 ``phys_addr_t``.  At run time it should behave exactly as v2.
+
+The file holds every function of this version, so a copy of it is a complete
+``--impl`` to start from.  Each loop's ``k.skip_none_*()`` line is the model's
+fast path over none entries, not kernel code (see unmapfuzz.impls.model.kernel).
 """
 from __future__ import annotations
 
 from unmapfuzz.impls.model import U64
-from unmapfuzz.impls.v2 import clear_pgd_entry
+
+
+def clear_pgd_entry(k, kvm, pgd, addr):
+    pud_table = k.pud_offset(pgd, 0)
+    k.pgd_clear(pgd)
+    k.kvm_tlb_flush_vmid_ipa(kvm, addr)
+    k.pud_free(pud_table)
+    k.put_page(k.virt_to_page(pgd))
 
 
 def clear_pud_entry(k, kvm, pud, addr):
@@ -41,6 +52,9 @@ def unmap_ptes(k, kvm, pmd, addr, end):
         pte, addr = pte + 1, (addr + k.PAGE_SIZE) & U64
         if addr == end:
             break
+        pte, addr = k.skip_none_ptes(pte, addr, end)
+        if addr == end:
+            break
 
     if k.kvm_pte_table_empty(kvm, start_pte):
         clear_pmd_entry(k, kvm, pmd, start_addr)
@@ -59,6 +73,9 @@ def unmap_pmds(k, kvm, pud, addr, end):
             else:
                 unmap_ptes(k, kvm, pmd, addr, next)
         pmd, addr = pmd + 1, next
+        if addr == end:
+            break
+        pmd, addr = k.skip_none_pmds(pmd, addr, end)
         if addr == end:
             break
 
@@ -81,6 +98,9 @@ def unmap_puds(k, kvm, pgd, addr, end):
         pud, addr = pud + 1, next
         if addr == end:
             break
+        pud, addr = k.skip_none_puds(pud, addr, end)
+        if addr == end:
+            break
 
     if k.kvm_pud_table_empty(kvm, start_pud):
         clear_pgd_entry(k, kvm, pgd, start_addr)
@@ -95,5 +115,8 @@ def unmap_range(k, kvm, pgdp, start, size):
         next = k.kvm_pgd_addr_end(addr, end)
         unmap_puds(k, kvm, pgd, addr, next)
         pgd, addr = pgd + 1, next
+        if addr == end:
+            break
+        pgd, addr = k.skip_none_folded_pgds(pgd, addr, end)
         if addr == end:
             break

@@ -3,7 +3,8 @@
 They test the oracle and the comparator: each must make ``check()`` report
 exactly its finding kind.  :class:`V3` is a copy of ``impls/v3.py`` with the
 walkers as methods, so each broken variant is a subclass that overrides the
-one function holding its bug, written against ``k`` exactly as v3 is.  The
+one function holding its bug, written against ``k`` exactly as v3 is; the
+broken variants derive from :class:`Baseline`, the copy of v3-pgdnone.  The
 module-level functions (``still_mapped``, ``over_unmapped``, ...) are the
 implementations; :data:`BROKEN` maps each finding kind to its implementation.
 """
@@ -106,7 +107,25 @@ class V3:
                 break
 
 
-class SkipLastPte(V3):
+class Baseline(V3):
+    """impls/v3_pgdnone.py: v3 with the 3.19 pgd_none() test.  Every broken variant
+    below is this plus one bug, so that against the baseline it differs by its bug alone."""
+
+    def unmap_range(self, k, kvm, pgdp, start, size):
+        addr = start
+        end = (start + size) & U64
+
+        pgd = pgdp + k.pgd_index(addr)
+        while True:
+            next = k.kvm_pgd_addr_end(addr, end)
+            if not k.pgd_none(k.load(pgd)):
+                self.unmap_puds(k, kvm, pgd, addr, next)
+            pgd, addr = pgd + 1, next
+            if addr == end:
+                break
+
+
+class SkipLastPte(Baseline):
     """still-mapped: each pte loop leaves the last pte of its range mapped."""
 
     def unmap_ptes(self, k, kvm, pmd, addr, end):
@@ -124,7 +143,12 @@ class SkipLastPte(V3):
             self.clear_pmd_entry(k, kvm, pmd, start_addr)
 
 
-class ClearPastEnd(V3):
+def _table_end(k, start_pte, start_addr):
+    """The pointer one past the last entry of the pte table ``start_pte`` points into."""
+    return start_pte - ((start_addr >> k.PAGE_SHIFT) & (k.PTRS_PER_TABLE - 1)) + k.PTRS_PER_TABLE
+
+
+class ClearPastEnd(Baseline):
     """over-unmapped: each pte loop also clears the pte just past ``end`` when it
     lies in the same table (an inclusive end), with put and flush, so only the
     translation is wrong."""
@@ -138,14 +162,14 @@ class ClearPastEnd(V3):
             pte, addr = pte + 1, (addr + k.PAGE_SIZE) & U64
             if addr == end:
                 break
-        if pte.index < k.PTRS_PER_TABLE and not k.pte_none(k.load(pte)):   # BUG
+        if pte < _table_end(k, start_pte, start_addr) and not k.pte_none(k.load(pte)):   # BUG
             self.clear_pte(k, kvm, pte, addr)
 
         if k.kvm_pte_table_empty(kvm, start_pte):
             self.clear_pmd_entry(k, kvm, pmd, start_addr)
 
 
-class MapsPastEnd(V3):
+class MapsPastEnd(Baseline):
     """map-mismatch: after its loop, unmap_ptes installs a new translation in the
     empty pte just past ``end`` (reference taken, so only the translation is
     wrong)."""
@@ -159,7 +183,7 @@ class MapsPastEnd(V3):
             pte, addr = pte + 1, (addr + k.PAGE_SIZE) & U64
             if addr == end:
                 break
-        if pte.index < k.PTRS_PER_TABLE and k.pte_none(k.load(pte)):        # BUG
+        if pte < _table_end(k, start_pte, start_addr) and k.pte_none(k.load(pte)):        # BUG
             k.kvm_set_pte(pte, k.mk_pte(0x5000))
             k.get_page(k.virt_to_page(pte))
 
@@ -167,7 +191,7 @@ class MapsPastEnd(V3):
             self.clear_pmd_entry(k, kvm, pmd, start_addr)
 
 
-class NeverFreePteTable(V3):
+class NeverFreePteTable(Baseline):
     """leaked-table: clear_pmd_entry unlinks the pte table but never frees it."""
 
     def clear_pmd_entry(self, k, kvm, pmd, addr):
@@ -177,7 +201,7 @@ class NeverFreePteTable(V3):
         k.put_page(k.virt_to_page(pmd))
 
 
-class NeverClearPmd(V3):
+class NeverClearPmd(Baseline):
     """retained-empty-table: unmap_ptes never calls clear_pmd_entry, so emptied
     pte tables stay linked."""
 
@@ -192,7 +216,7 @@ class NeverClearPmd(V3):
         # BUG: no kvm_pte_table_empty() / clear_pmd_entry()
 
 
-class FreeWithoutUnlink(V3):
+class FreeWithoutUnlink(Baseline):
     """freed-live-page: clear_pmd_entry frees the pte table but leaves the pmd
     entry pointing at it (and so, consistently, keeps the pmd page's reference)."""
 
@@ -203,7 +227,7 @@ class FreeWithoutUnlink(V3):
         k.pte_free_kernel(pte_table)
 
 
-class PutGuestPage(V3):
+class PutGuestPage(Baseline):
     """freed-non-table: puts the guest page a pte maps (``pte_page``) instead of
     the pte table page."""
 
@@ -214,7 +238,7 @@ class PutGuestPage(V3):
         k.kvm_tlb_flush_vmid_ipa(kvm, addr)
 
 
-class NoPutPte(V3):
+class NoPutPte(Baseline):
     """refcount-mismatch: clears a pte without put_page on its table page."""
 
     def clear_pte(self, k, kvm, pte, addr):
@@ -223,7 +247,7 @@ class NoPutPte(V3):
         k.kvm_tlb_flush_vmid_ipa(kvm, addr)
 
 
-class PutNonePud(V3):
+class PutNonePud(Baseline):
     """refcount-underflow: unmap_puds puts the page holding a pud entry even when
     the entry is none, dropping a reference nobody took (on a root page that
     starts at 0 that is an underflow)."""
@@ -249,7 +273,7 @@ class PutNonePud(V3):
             self.clear_pgd_entry(k, kvm, pgd, start_addr)
 
 
-class FreePteTableTwice(V3):
+class FreePteTableTwice(Baseline):
     """double-free: clear_pmd_entry calls pte_free_kernel twice."""
 
     def clear_pmd_entry(self, k, kvm, pmd, addr):
@@ -261,7 +285,7 @@ class FreePteTableTwice(V3):
         k.put_page(k.virt_to_page(pmd))
 
 
-class ReadAfterFree(V3):
+class ReadAfterFree(Baseline):
     """use-after-free: clear_pmd_entry reads the first pte after freeing its table."""
 
     def clear_pmd_entry(self, k, kvm, pmd, addr):
@@ -286,14 +310,14 @@ class _WithoutTlbi:
         pass
 
 
-class NoFlush(V3):
+class NoFlush(Baseline):
     """missing-tlbi: v3 without any kvm_tlb_flush_vmid_ipa."""
 
     def unmap_range(self, k, kvm, pgdp, start, size):
         super().unmap_range(_WithoutTlbi(k), kvm, pgdp, start, size)   # BUG: never flushes
 
 
-class FlushBeforeClear(V3):
+class FlushBeforeClear(Baseline):
     """tlbi-order: unmap_ptes flushes the IPA before clearing the pte, not after."""
 
     def clear_pte(self, k, kvm, pte, addr):
@@ -302,7 +326,7 @@ class FlushBeforeClear(V3):
         k.put_page(k.virt_to_page(pte))
 
 
-class ScanPastTable(V3):
+class ScanPastTable(Baseline):
     """out-of-bounds: decides a pte table is empty by scanning entries 0..512
     inclusive (``<=`` for ``<``), reading one entry past the table."""
 
@@ -325,7 +349,7 @@ class ScanPastTable(V3):
         self.clear_pmd_entry(k, kvm, pmd, start_addr)
 
 
-class Spin(V3):
+class Spin(Baseline):
     """hang: spins reading the pgd forever (the step budget stops it)."""
 
     def unmap_range(self, k, kvm, pgdp, start, size):
@@ -333,7 +357,7 @@ class Spin(V3):
             k.load(pgdp)
 
 
-class Typo(V3):
+class Typo(Baseline):
     """crash: a typo'd helper name raises AttributeError."""
 
     def unmap_ptes(self, k, kvm, pmd, addr, end):
@@ -353,6 +377,7 @@ def _impl(cls):
 
 
 v3_copy = _impl(V3)
+baseline_copy = _impl(Baseline)
 still_mapped = _impl(SkipLastPte)
 over_unmapped = _impl(ClearPastEnd)
 map_mismatch = _impl(MapsPastEnd)

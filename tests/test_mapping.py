@@ -46,7 +46,7 @@ def test_stage2_root(name, root):
     """The stage-2 root has the row's entries and first-page-only refcount, and nothing is logged."""
     m = Machine(name)
     assert (m.root.kind, m.root.n, [pg.count for pg in m.root.pages]) == root
-    assert m.pgd.table is m.root and m.pgd.index == 0
+    assert m.memory.decode(m.pgd) == (m.root, 0)
     assert m.memory.log == []
 
 
@@ -58,7 +58,7 @@ def test_fake_pgd_arm64_4k_48():
     assert m.root.entries == {0: hw.pa | TABLE_BITS, 1: (hw.pa + 0x1000) | TABLE_BITS}
     assert counts(m) == [("pgd", [1]), ("pud", [1, 0])]
     pud = m.k.pud_offset(m.pgd + 1, 2**39)
-    assert (pud.table, pud.index) == (hw, 512)
+    assert m.memory.decode(pud) == (hw, 512)
 
 
 def test_fake_pgd_arm64_64k_48():

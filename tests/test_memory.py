@@ -2,7 +2,7 @@
 
 import pytest
 
-from unmapfuzz.impls.model.memory import TABLE_POOL_PA, Fault, Memory, Ptr
+from unmapfuzz.impls.model.memory import TABLE_POOL_PA, Fault, Memory, ptr as Ptr
 
 PAGE_SHIFT = 12
 
@@ -161,7 +161,7 @@ def test_guest_page_get_or_put_is_freed_non_table(memory):
     """get/put on a guest page (not a table the model allocated) raises freed-non-table."""
     guest = memory.table_at(0x4000_0000)
     page = memory.virt_to_page(guest)
-    assert (guest.table.kind, page.kind, page.pa) == ("guest", "guest", 0x4000_0000)
+    assert (memory.table_of(guest).kind, page.kind, page.pa) == ("guest", "guest", 0x4000_0000)
     assert fault_kind(memory.get_page, page) == "freed-non-table"
     assert fault_kind(memory.put_page, page) == "freed-non-table"
     assert memory.log == []

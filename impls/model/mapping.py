@@ -15,7 +15,7 @@ offers the three stage-2 map paths and the hyp one of docs/KERNEL_MODEL.md secti
 from __future__ import annotations
 
 from .kernel import Kernel
-from .memory import TABLE, VALID, Memory, Ptr
+from .memory import TABLE, VALID, Memory
 from .platforms import PLATFORMS, Platform
 
 
@@ -34,7 +34,8 @@ class Machine:
     # always does.
     READS_PER_ENTRY = 32
 
-    def __init__(self, platform: Platform | str, mode: str = "stage2", step_budget: int = 10_000):
+    def __init__(self, platform: Platform | str, mode: str = "stage2", step_budget: int = 10_000,
+                 fast: bool = True):
         if isinstance(platform, str):
             platform = PLATFORMS[platform]
         if mode not in ("stage2", "hyp"):
@@ -43,7 +44,7 @@ class Machine:
         self.mode = mode
         self.base_budget = step_budget
         self.memory = m = Memory(p.page_shift, step_budget)
-        self.k = k = Kernel(p, m)
+        self.k = k = Kernel(p, m, fast)
         self.kvm = Kvm() if mode == "stage2" else None
         if mode == "hyp":
             root = m.alloc_table("pgd", p.pgdir_shift, 1, p.hyp_root_entries)
@@ -60,11 +61,22 @@ class Machine:
             stride = p.ptrs_per_table
             for i in range(p.s2_root_entries):
                 # pgd_populate/pud_populate on the fake pgd take no reference.
-                m.write(Ptr(root, i), (hw.pa + (i * stride << 3)) | TABLE | VALID)
+                m.write(root.ptr0 + i, (hw.pa + (i * stride << 3)) | TABLE | VALID)
         self.root = root
         self.hw_root.base = 0
-        self.pgd = Ptr(root, 0)              # kvm->arch.pgd, or hyp_pgd
+        self.pgd = root.ptr0                 # kvm->arch.pgd, or hyp_pgd
         m.log.clear()
+
+    def clone(self) -> tuple["Machine", dict[int, object]]:
+        """An independent copy of this machine (its memory's log starts empty), and
+        the map ``id(old) -> new`` of its tables and pages."""
+        memory, mapping = self.memory.clone()
+        m = Machine.__new__(Machine)
+        m.platform, m.mode, m.base_budget, m.kvm, m.pgd = self.platform, self.mode, self.base_budget, self.kvm, self.pgd
+        m.memory = memory
+        m.k = Kernel(self.platform, memory, self.k.fast)
+        m.root, m.hw_root = mapping[id(self.root)], mapping[id(self.hw_root)]
+        return m, mapping
 
     # -- stage 2 ---------------------------------------------------------------
 
@@ -73,7 +85,7 @@ class Machine:
     # pmd_none -> pte table, each populate followed by get_page on the page
     # holding the entry); they differ only in how the pte is written.
 
-    def _stage2_get_pud(self, addr: int) -> Ptr:
+    def _stage2_get_pud(self, addr: int) -> int:
         k = self.k
         pgd = self.pgd + k.pgd_index(addr)
         if not self.platform.pud_folded and k.pgd_none(k.load(pgd)):
@@ -82,7 +94,7 @@ class Machine:
             k.get_page(k.virt_to_page(pgd))
         return k.pud_offset(pgd, addr)
 
-    def _stage2_get_pmd(self, addr: int) -> Ptr:
+    def _stage2_get_pmd(self, addr: int) -> int:
         k = self.k
         pud = self._stage2_get_pud(addr)
         if k.pud_none(k.load(pud)):
@@ -91,7 +103,7 @@ class Machine:
             k.get_page(k.virt_to_page(pud))
         return k.pmd_offset(pud, addr)
 
-    def _get_pte(self, addr: int) -> Ptr:
+    def _get_pte(self, addr: int) -> int:
         k = self.k
         pmd = self._stage2_get_pmd(addr)
         if k.pmd_none(k.load(pmd)):
