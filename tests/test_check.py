@@ -42,17 +42,17 @@ def no_flush(k, kvm, pgdp, start, size):
 
 def test_identical_impls_agree():
     """Two implementations with the same behaviour produce no divergence, even when both violate."""
-    verdict = check(parse(OLD_ABANDONS), {"a": old.unmap_range, "b": old.unmap_range})
+    verdict = check(parse(OLD_ABANDONS), {"a": old.unmap_range, "b": old.unmap_range}, baseline=None)
     assert verdict.results["a"].status == verdict.results["b"].status == "violation"
     assert verdict.divergences == []
     assert not verdict.divergent
-    verdict = check(parse(OLD_ABANDONS), {"v3": V3, "copy": v3_copy})
+    verdict = check(parse(OLD_ABANDONS), {"v3": V3, "copy": v3_copy}, baseline=None)
     assert verdict.divergences == [] and verdict.clean
 
 
 def test_differing_impl_is_named_in_its_own_group():
     """A single differing implementation stands alone in each aspect's groups; the agreeing ones are grouped."""
-    verdict = check(parse(OLD_ABANDONS), {"a": V3, "old": old.unmap_range, "b": v3_copy})
+    verdict = check(parse(OLD_ABANDONS), {"a": V3, "old": old.unmap_range, "b": v3_copy}, baseline=None)
     texts = [str(d) for d in verdict.divergences]
     assert "translations: a, b | old" in texts
     assert all(d.endswith("a, b | old") for d in texts), texts
@@ -61,7 +61,7 @@ def test_differing_impl_is_named_in_its_own_group():
 
 def test_crash_versus_ok_shows_in_the_run_line():
     """An implementation that crashes is reported on a "run:" line against those that completed."""
-    verdict = check(parse(ONE_PAGE), {"v3": V3, "boom": BROKEN["crash"]})
+    verdict = check(parse(ONE_PAGE), {"v3": V3, "boom": BROKEN["crash"]}, baseline=None)
     assert verdict.results["boom"].status == "crash"
     assert verdict.results["boom"].final is None
     assert [str(d) for d in verdict.divergences] == ["run: v3 completed | boom crash"]
@@ -84,9 +84,11 @@ def test_compare_on_results_directly():
 
 def test_verdict_json_shape():
     """to_json has exactly the documented keys, and each violation has kind/op/level/ipa/detail."""
-    verdict = check(parse(OLD_ABANDONS), {"old": old.unmap_range, "v3": V3})
+    verdict = check(parse(OLD_ABANDONS), {"old": old.unmap_range, "v3": V3}, baseline=None)
     data = verdict.to_json("x.ops")
-    assert set(data) == {"file", "platform", "mode", "invalid", "impls", "divergent", "divergences"}
+    assert set(data) == {"file", "platform", "mode", "invalid", "baseline", "impls", "divergent", "divergences",
+                         "findings"}
+    assert data["baseline"] is None and data["findings"][0]["impl"] == "old"
     assert (data["file"], data["platform"], data["mode"], data["invalid"]) == ("x.ops", "arm64-4k-39", "stage2", None)
     assert data["divergent"] is True and data["divergences"]
     assert set(data["impls"]) == {"old", "v3"}

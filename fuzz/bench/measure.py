@@ -44,11 +44,9 @@ from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
 from unmapfuzz.campaign.store import read_buckets
 from unmapfuzz.generation.generator import draw_program
 from unmapfuzz.generation.sources import RandomSource
-from unmapfuzz.impls import BUILTIN
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
 from unmapfuzz.programs import Map, Program, ProgramError, geometries, load
-from unmapfuzz.reference.profiles import validate
-from unmapfuzz.verdict.check import check, compare, run_impl
+from unmapfuzz.verdict.check import check
 from unmapfuzz.verdict.signature import signatures
 
 BEHAVIOUR_DIR = packaged_corpus() / "behaviour"
@@ -178,7 +176,7 @@ def measure_check_rate(platform: str, mode: str, profile: str, programs: int, se
     Returns the counts (``mix``: see :func:`program_mix`), the seconds spent
     drawing and checking, the derived rates, how many were invalid or showed a
     signature, and (``breakdown``) a second, separately timed pass splitting
-    the time between the implementations and validate+compare.
+    the time between the implementations, the model, the oracle and the rest.
     """
     src = RandomSource(random.Random(seed))
     t0 = time.perf_counter()
@@ -209,24 +207,43 @@ def measure_check_rate(platform: str, mode: str, profile: str, programs: int, se
     return result
 
 
+PARTS = ("old", "v2", "v3", "v3-pgdnone", "model", "oracle", "rest")
+
+
 def check_breakdown(programs: list[Program], profile: str) -> dict[str, float]:
-    """Seconds in each implementation's run and in validate+compare, mirroring :func:`check`."""
-    seconds = dict.fromkeys([*BUILTIN, "validate+compare"], 0.0)
+    """Seconds of :func:`check` spent in each part, from a profile of a second, separate pass.
+
+    The parts: each built-in implementation's module, the model it runs on
+    (``unmapfuzz.impls.model``), the oracle and the generic walker
+    (``unmapfuzz.reference``) and the rest (checking, comparing, judging).
+    Each function's own time goes to the module it is written in.  The
+    profiler slows everything down about evenly, so the shares, not the
+    seconds, are the figure to read.
+    """
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
     for program in programs:
-        t = time.perf_counter()
-        invalid = validate(program, profile)
-        seconds["validate+compare"] += time.perf_counter() - t
-        if invalid:
-            continue
-        results = {}
-        for name, fn in BUILTIN.items():
-            t = time.perf_counter()
-            results[name] = run_impl(program, name, fn)
-            seconds[name] += time.perf_counter() - t
-        t = time.perf_counter()
-        compare(results)
-        seconds["validate+compare"] += time.perf_counter() - t
+        check(program, profile=profile)
+    profiler.disable()
+    seconds = dict.fromkeys(PARTS, 0.0)
+    for (filename, _line, _name), row in pstats.Stats(profiler).stats.items():
+        seconds[_part_of(filename)] += row[2]          # tottime
     return seconds
+
+
+def _part_of(filename: str) -> str:
+    path = filename.replace(os.sep, "/")
+    if "/impls/model/" in path or "/unmapfuzz/impls/model/" in path:
+        return "model"
+    for module, name in (("old.py", "old"), ("v2.py", "v2"), ("v3.py", "v3"), ("v3_pgdnone.py", "v3-pgdnone")):
+        if path.endswith(("/impls/" + module, "/unmapfuzz/impls/" + module)):
+            return name
+    if "/reference/" in path:
+        return "oracle"
+    return "rest"
 
 
 # -- 2. atheris -----------------------------------------------------------------------------

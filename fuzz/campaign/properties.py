@@ -13,7 +13,7 @@ Three ways to run the same property:
 - :func:`test_programs_only_known`: ``@given`` over whole programs of up to 6
   ops (pytest collects it from ``tests/test_properties.py``);
 - :class:`UnmapMachine`: a Hypothesis state machine that grows a program one
-  op at a time, stepping one :class:`~unmapfuzz.verdict.check.ImplRun` per implementation,
+  op at a time, stepping every implementation with one :class:`~unmapfuzz.verdict.check.Runner`,
   and checks the findings after every op;
 - ``python -m unmapfuzz.campaign.properties [libFuzzer flags]``: atheris drives
   ``test_programs_only_known.hypothesis.fuzz_one_input`` with coverage of
@@ -52,9 +52,9 @@ from unmapfuzz.programs import format as format_program  # noqa: E402
 from unmapfuzz.reference.profiles import validate  # noqa: E402
 from unmapfuzz.reference.translations import apply_map, apply_unmap  # noqa: E402
 from unmapfuzz.triage.explain import explain  # noqa: E402
-from unmapfuzz.verdict.check import ImplRun, Verdict, check, compare  # noqa: E402
-from unmapfuzz.verdict.known import is_known, load_known  # noqa: E402
-from unmapfuzz.verdict.signature import Signature, signatures  # noqa: E402
+from unmapfuzz.verdict.check import DEFAULT_BASELINE, Runner, Verdict, check  # noqa: E402
+from unmapfuzz.verdict.known import load_known, new_signatures  # noqa: E402
+from unmapfuzz.verdict.signature import Signature  # noqa: E402
 
 __all__ = ["PROFILE_ENV", "load_profile", "only_known_findings", "unknown_signatures",
            "make_property", "test_programs_only_known", "UnmapMachine"]
@@ -92,10 +92,10 @@ def _known(profile: str | None) -> tuple[str, ...]:
     return tuple(load_known(profile=profile or "realistic"))
 
 
-def unknown_signatures(sigs, profile: str | None) -> list[Signature]:
-    """The signatures in ``sigs`` that no known.txt pattern for ``profile`` matches."""
-    patterns = list(_known(profile))
-    return [s for s in sigs if not is_known(str(s), patterns)]
+def unknown_signatures(verdict: Verdict, profile: str | None) -> list[Signature]:
+    """The signatures of ``verdict`` that are news: neither explained by the baseline
+    on this program nor matched by a known.txt pattern for ``profile``."""
+    return new_signatures(verdict, list(_known(profile)))
 
 
 def failure_text(verdict: Verdict, unknown: list[Signature], where: str = "") -> str:
@@ -118,7 +118,7 @@ def failure_text(verdict: Verdict, unknown: list[Signature], where: str = "") ->
 def only_known_findings(program: Program, impls: dict | None = None) -> Verdict:
     """Check ``program``; raise AssertionError (message: ``.ops`` text) if a signature is unknown."""
     verdict = check(program, impls, program.profile)
-    unknown = unknown_signatures(signatures(verdict), program.profile)
+    unknown = unknown_signatures(verdict, program.profile)
     if unknown:
         raise AssertionError("\n" + failure_text(verdict, unknown, "found by unmapfuzz.campaign.properties"))
     return verdict
@@ -169,7 +169,7 @@ class UnmapMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.program: Program | None = None
-        self.runs: list[ImplRun] = []
+        self.runner: Runner | None = None
         self.leaves: dict[int, tuple[int, int]] = {}
         self.last_op = None
 
@@ -178,8 +178,9 @@ class UnmapMachine(RuleBasedStateMachine):
     def start(self, platform: str, mode: str, profile: str) -> None:
         self.platform, self.mode, self.profile = platform, mode, profile
         self.program = Program(platform, mode, (), profile)
-        impls = _impls.BUILTIN if self.impls is None else self.impls
-        self.runs = [ImplRun(self.program, name, fn) for name, fn in impls.items()]
+        impls = dict(_impls.BUILTIN if self.impls is None else self.impls)
+        impls.setdefault(DEFAULT_BASELINE, _impls.BUILTIN[DEFAULT_BASELINE])
+        self.runner = Runner(self.program, impls)
 
     def _step(self, op) -> None:
         self.last_op = None
@@ -193,9 +194,7 @@ class UnmapMachine(RuleBasedStateMachine):
             apply_map(self.leaves, op.ipa, gen.shift_of[op.kind], op.output_address())
         else:
             apply_unmap(self.leaves, op.ipa, op.ipa + op.size)
-        for run in self.runs:
-            if not run.stopped:
-                run.apply(op)
+        self.runner.apply(op)
 
     @rule(data=st.data())
     def map_op(self, data) -> None:
@@ -209,15 +208,14 @@ class UnmapMachine(RuleBasedStateMachine):
 
     def verdict(self) -> Verdict:
         """The verdict of the program so far, as :func:`~unmapfuzz.verdict.check.check` would give it."""
-        results = {run.name: run.result() for run in self.runs}
-        return Verdict(self.program, results, compare(results))
+        return self.runner.verdict()
 
     @invariant()
     def findings_are_known(self) -> None:
         if self.program is None or self.last_op is None:
             return
         verdict = self.verdict()
-        unknown = unknown_signatures(signatures(verdict), self.profile)
+        unknown = unknown_signatures(verdict, self.profile)
         if unknown:
             raise AssertionError("\n" + failure_text(verdict, unknown,
                                                       "found by unmapfuzz.campaign.properties.UnmapMachine"))

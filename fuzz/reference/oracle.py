@@ -22,7 +22,9 @@ the access itself and reported by :mod:`unmapfuzz.verdict.check`.
 Each defect is reported once, at the operation that commits it: after checking
 an operation the oracle adopts the observed state as its new baseline, and a
 refcount that was already off carries its excess forward instead of being
-reported again.  The oracle calls none of the walkers and none of the kernel
+reported again.  An operation's violations come in a canonical order (by kind
+and level, then IPA; tables by address), never in the order some dict happened
+to be filled, so that a verdict is the same byte for byte however it was run.  The oracle calls none of the walkers and none of the kernel
 helpers.
 """
 from __future__ import annotations
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from unmapfuzz.impls.model.memory import Table
 from unmapfuzz.impls.model.platforms import Platform
 
-from .observe import Observation, observe, path
+from .observe import Leaf, Observation, observe, path
 from .translations import apply_map, apply_unmap
 
 
@@ -85,6 +87,28 @@ class Oracle:
         self.log_mark = len(machine.memory.log)
         self.flush_coverage: set[tuple] = set()   # removed translations and unlinked tables that saw a flush
         self.freed_positions: list[tuple[str, int]] = []
+
+    def clone(self, machine, mapping: dict[int, object]) -> "Oracle":
+        """This oracle's state, over ``machine``, a clone of its machine (``mapping``
+        from ``Machine.clone``): what it expects, what it reported, what it saw."""
+        def new(obj):
+            return mapping[id(obj)]
+        o = Oracle.__new__(Oracle)
+        o.machine, o.platform, o.mode = machine, self.platform, self.mode
+        o.roots = {new(t) for t in self.roots}
+        o.expected = dict(self.expected)
+        o.excess = {new(page): n for page, n in self.excess.items()}
+        o.reported_freed = {new(page) for page in self.reported_freed}
+        obs = self.obs
+        o.obs = Observation(
+            {ipa: Leaf(leaf.ipa, leaf.shift, leaf.pa, new(leaf.table), leaf.index) for ipa, leaf in obs.leaves.items()},
+            {new(t): (base, None if parent is None else (new(parent[0]), parent[1]))
+             for t, (base, parent) in obs.tables.items()},
+            {new(t): n for t, n in obs.live.items()})
+        o.log_mark = 0
+        o.flush_coverage = set(self.flush_coverage)
+        o.freed_positions = list(self.freed_positions)
+        return o
 
     def check(self, op_index: int, op) -> list[Violation]:
         m = self.machine
@@ -142,7 +166,7 @@ class Oracle:
             else:
                 kind, what = "map-mismatch", f"unexpected translation {_hex(ipa)} -> {_hex(got.pa)} ({got.size:#x} bytes)"
             groups.setdefault((kind, got.table.level), []).append((ipa, what))
-        for (kind, level), items in groups.items():
+        for (kind, level), items in sorted(groups.items()):
             items.sort()
             ipa = items[0][0]
             detail = items[0][1] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
@@ -165,7 +189,7 @@ class Oracle:
                 out.append(Violation("leaked-table", op_index, table.level, base,
                                      f"{table.level} table page {table.pa:#x} was unlinked but not freed "
                                      f"(count {table.pages[0].count})", ctx.lines(base)))
-        for table, (base, _) in after.tables.items():
+        for table, (base, _) in sorted(after.tables.items(), key=lambda item: item[0].pa):
             counted = table.kind == "table"
             per_page = [0] * len(table.pages)
             if len(table.pages) == 1:
@@ -248,7 +272,7 @@ class Oracle:
                 found.setdefault((verdict, table.level), []).append(
                     (base, f"{table.level} table page {table.pa:#x} was freed without a TLB flush inside "
                            "its range between unlinking and freeing"))
-        for (kind, level), items in found.items():
+        for (kind, level), items in sorted(found.items()):
             items.sort()
             ipa = items[0][0]
             detail = items[0][1] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from unmapfuzz.programs import Expect, Program, format_op
 from unmapfuzz.programs import format as format_program
-from unmapfuzz.verdict.check import Verdict, check
-from unmapfuzz.verdict.signature import ASPECT_LEVEL, Signature
+from unmapfuzz.verdict.check import MAP_PATH, Verdict, check
+from unmapfuzz.verdict.signature import Signature
 
 __all__ = ["explain", "reproducer_text"]
 
@@ -35,29 +35,29 @@ _WHAT = {
 
 
 def explain(verdict: Verdict, signature: Signature) -> str:
-    """One line: what went wrong for ``signature``, in kernel terms, from its first violation.
+    """One line: what went wrong for ``signature``, in kernel terms, from its first finding.
 
     E.g. ``op 1 (unmap 0x0 0x100000000): the pte at IPA 0x80001000 is still
     mapped: 0x80001000 -> 0x80001000 intersects the range and is still mapped``.
-    Raises :class:`ValueError` when the verdict does not show the signature.
+    A map-path finding says so (``the map path: ...``); a finding the baseline
+    shows too says that.  Raises :class:`ValueError` when the verdict does not
+    show the signature.
     """
     prog = verdict.program
-    if signature.kind == "divergence":
-        for d in verdict.divergences:
-            if ASPECT_LEVEL.get(d.aspect) == signature.level and signature.impl in [",".join(g) for g in d.groups]:
-                return (f"after op {len(prog.ops) - 1}: {signature.impl} and other implementations "
-                        f"that the oracle passes disagree on {d}")
-        raise ValueError(f"the verdict does not show {signature}")
-    result = verdict.results.get(signature.impl)
-    for v in result.violations if result else ():
-        if v.kind == signature.kind and v.level == signature.level:
-            level = "entry" if v.level == "none" else f"{v.level}"
-            if v.level == "none" and signature.kind in ("out-of-bounds", "use-after-free"):
-                level = "none entry's"
-            at = "no IPA" if v.ipa is None else f"IPA {v.ipa:#x}"
-            what = _WHAT.get(v.kind, v.kind + " of the {level} at {at}").format(level=level, at=at)
-            where = f"op {v.op} ({format_op(prog.ops[v.op])})" if v.op < len(prog.ops) else f"op {v.op}"
-            return f"{where}: {what}: {v.detail}"
+    for f in verdict.findings:
+        if (f.impl, f.kind, f.level) != (signature.impl, signature.kind, signature.level):
+            continue
+        where = f"op {f.op} ({format_op(prog.ops[f.op])})" if f.op < len(prog.ops) else f"op {f.op}"
+        if f.kind == "divergence":
+            return f"{where}: {f.detail}"
+        level = "entry" if f.level == "none" else f"{f.level}"
+        if f.level == "none" and f.kind in ("out-of-bounds", "use-after-free"):
+            level = "none entry's"
+        at = "no IPA" if f.ipa is None else f"IPA {f.ipa:#x}"
+        what = _WHAT.get(f.kind, f.kind + " of the {level} at {at}").format(level=level, at=at)
+        who = "the map path: " if f.impl == MAP_PATH else ""
+        also = f" (the baseline {verdict.baseline} shows it too)" if f.as_baseline else ""
+        return f"{where}: {who}{what}: {f.detail}{also}"
     raise ValueError(f"the verdict does not show {signature}")
 
 

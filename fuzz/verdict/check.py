@@ -1,12 +1,52 @@
 """``check(program) -> Verdict``: the one property every driver calls.
 
-Each implementation runs the program on its own machine; the oracle checks
-its machine after every operation.  An implementation's run ends at the first
-memory-safety fault (the kernel would have oopsed or corrupted memory there)
-or Python exception (a ``crash``: the implementation raised, which is a result,
-not a harness error).  The implementations are then compared with each other
-on their normalised final state, so a difference shows even where both satisfy
-the oracle.
+Every implementation runs the program; the oracle checks the machine after
+every operation.  An implementation's run ends at the first memory-safety
+fault (the kernel would have oopsed or corrupted memory there) or exception
+(a ``crash``: the implementation raised, which is a result, not a harness
+error).
+
+What a finding is, and whose
+----------------------------
+
+A program's findings are judged per program, against a *baseline*
+implementation (``--baseline``, by default ``v3-pgdnone``, the most-fixed
+built-in), and attributed to their cause:
+
+- **The map path.**  A finding raised while a ``map`` operation runs comes
+  from the shared map path (``stage2_set_pte``, ``create_hyp_mappings``...),
+  not from any ``unmap_range``: it is reported once, under the pseudo
+  implementation ``map`` (:data:`MAP_PATH`).  It is taken from the runs of
+  implementations that had done nothing wrong of their own before that map
+  (after an implementation's own mistake, what the map path meets is a
+  consequence), and only the first map that went wrong counts.
+- **The baseline.**  Its findings are those of its first ``unmap`` that went
+  wrong; what follows runs on a state the kernel should never have reached.
+- **Every other implementation X.**  At each ``unmap``, X is compared with the
+  baseline on the same program: a violation the baseline does not show (same
+  kind, same operation, same level) is X's own; and when X's state after the
+  unmap (translations, live tables and refcounts, freed tables, TLB-flush
+  coverage) differs from the baseline's while X has no violation of its own
+  there, that difference is X's finding of kind ``divergence`` (one per
+  aspect), whether or not either satisfies the oracle -- unless X is clean
+  where the baseline is not (X fixed something; that is no bug of X's, and
+  from then on only X's own violations count, since their states now differ
+  for that reason alone).
+  X's findings are those of the first operation where X differs from the
+  baseline, plus the ones it shares with the baseline at its first
+  operation that went wrong (marked ``as_baseline``: they are the baseline's
+  bugs, not news about X).
+
+How the implementations run: lockstep
+-------------------------------------
+
+Implementations with the same history share one machine and one oracle: a
+``map`` runs once per group, and at an ``unmap`` each member runs on the
+shared machine in turn, its effects rolled back from the memory log.  Members
+whose unmaps had the same outcome and exactly the same effects stay together;
+the others continue on clones.  This is an optimisation only: the same program
+run with ``lockstep=False`` (one machine per implementation, as a reader would
+write it) gives the same verdict, byte for byte (``tests/test_fastpaths.py``).
 """
 from __future__ import annotations
 
@@ -21,29 +61,22 @@ from unmapfuzz.reference.observe import observe
 from unmapfuzz.reference.oracle import Oracle, Violation
 from unmapfuzz.reference.profiles import validate
 
+from .guard import Guard
+
+DEFAULT_BASELINE = "v3-pgdnone"
+MAP_PATH = "map"
+"""The pseudo implementation findings of the shared map path are attributed to."""
+
 STATUS_BY_KIND = {"hang": "hang", "crash": "crash"}
-
-
-@dataclass(slots=True)
-class ImplResult:
-    name: str
-    status: str
-    violations: list[Violation]
-    final: tuple | None = None        # normalised final state, for comparison
-
-    @property
-    def kinds(self) -> tuple[str, ...]:
-        return tuple(sorted({v.kind for v in self.violations}))
-
-    def to_json(self) -> dict:
-        return {"status": self.status, "violations": [v.to_json() for v in self.violations]}
-
+FATAL = {"out-of-bounds", "use-after-free", "double-free", "freed-non-table", "refcount-underflow",
+         "hang", "crash"}
 
 # Flushes are compared by what they covered (which removed translations and
 # unlinked tables saw a flush inside them), not by the exact IPA: 3.15 flushes
 # the address it stopped at, 3.16 the start of the table's range, and both are
 # right.
 ASPECTS = ("translations", "live tables and refcounts", "freed tables", "TLB flush coverage")
+ASPECT_LEVEL = dict(zip(ASPECTS, ("translations", "tables", "freed", "tlb")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +97,49 @@ class Divergence:
         return f"{self.aspect}: " + " | ".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing that went wrong, attributed: to an implementation, or to the map path
+    (``impl == "map"``).  ``as_baseline``: the baseline shows it too, on this program."""
+
+    impl: str
+    kind: str
+    op: int
+    level: str
+    ipa: int | None
+    detail: str
+    as_baseline: bool = False
+
+    def to_json(self) -> dict:
+        return {"impl": self.impl, "kind": self.kind, "op": self.op, "level": self.level,
+                "ipa": None if self.ipa is None else f"{self.ipa:#x}", "detail": self.detail,
+                "as_baseline": self.as_baseline}
+
+
+@dataclass(slots=True)
+class ImplResult:
+    name: str
+    status: str
+    violations: list[Violation]
+    final: tuple | None = None        # normalised final state, for comparison
+    steps: tuple[int, ...] = ()       # table accesses of each operation it ran
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(sorted({v.kind for v in self.violations}))
+
+    def to_json(self) -> dict:
+        return {"status": self.status, "violations": [v.to_json() for v in self.violations]}
+
+
 @dataclass(slots=True)
 class Verdict:
     program: Program
     results: dict[str, ImplResult] = field(default_factory=dict)
     divergences: list[Divergence] = field(default_factory=list)
     invalid: str | None = None
+    baseline: str | None = None
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def divergent(self) -> bool:
@@ -82,79 +152,318 @@ class Verdict:
 
     def to_json(self, file: str | None = None) -> dict:
         return {"file": file, "platform": self.program.platform, "mode": self.program.mode,
-                "invalid": self.invalid,
+                "invalid": self.invalid, "baseline": self.baseline,
                 "impls": {name: r.to_json() for name, r in self.results.items()},
-                "divergent": self.divergent, "divergences": [str(d) for d in self.divergences]}
+                "divergent": self.divergent, "divergences": [str(d) for d in self.divergences],
+                "findings": [f.to_json() for f in self.findings]}
 
 
-class ImplRun:
-    """One implementation's machine, stepped one operation at a time."""
+# -- running: groups of implementations with one history ---------------------------------
 
-    def __init__(self, program: Program, name: str, unmap_range, step_budget: int = 10_000):
-        self.name = name
-        self.unmap_range = unmap_range
-        self.machine = Machine(program.platform, program.mode, step_budget)
-        self.oracle = Oracle(self.machine)
-        self.violations: list[Violation] = []
+class _Group:
+    """One history: a machine, its oracle, the implementations that share them."""
+
+    __slots__ = ("machine", "oracle", "members", "_state")
+
+    def __init__(self, machine: Machine, oracle: Oracle, members: list):
+        self.machine, self.oracle, self.members = machine, oracle, members
+        self._state = None
+
+    def clone(self) -> tuple["_Group", dict]:
+        """A copy of this history (no members yet), and the map of its tables and pages."""
+        machine, mapping = self.machine.clone()
+        return _Group(machine, self.oracle.clone(machine, mapping), []), mapping
+
+    def state(self) -> tuple:
+        """The normalised state after the last operation: what implementations are compared on."""
+        if self._state is None:
+            self._state = _normalised(self.oracle.obs, self.oracle)
+        return self._state
+
+    def state_after_fault(self) -> tuple:
+        """The normalised state of a machine a fault stopped part-way through an operation."""
+        return _normalised(observe(self.machine), self.oracle)
+
+
+def _normalised(obs, oracle) -> tuple:
+    return (
+        frozenset((ipa, leaf.shift, leaf.pa) for ipa, leaf in obs.leaves.items()),
+        frozenset((t.level, base, tuple(p.count for p in t.pages)) for t, (base, _) in obs.tables.items()),
+        tuple(sorted(oracle.freed_positions)),
+        frozenset(oracle.flush_coverage),
+    )
+
+
+class _Impl:
+    """One implementation's run: its findings per operation, how it ended."""
+
+    __slots__ = ("name", "fn", "group", "status", "violations", "by_op", "steps", "final", "diff")
+
+    def __init__(self, name: str, fn):
+        self.name, self.fn = name, fn
+        self.group: _Group | None = None
         self.status = "ok"
-        self.ops = 0
+        self.violations: list[Violation] = []
+        self.by_op: dict[int, list[Violation]] = {}
+        self.steps: list[int] = []
+        self.final: tuple | None = None
+        self.diff: dict[int, tuple[str, ...] | None] = {}    # unmap op -> aspects differing from the baseline
 
     @property
     def stopped(self) -> bool:
-        return self.status in ("hang", "crash") or (self.violations and self.violations[-1].kind in FATAL)
+        return self.group is None
 
-    def apply(self, op) -> list[Violation]:
-        """Run one operation and check it; the new violations (none once stopped)."""
-        if self.stopped:
-            return []
-        n = self.ops
-        self.ops += 1
-        try:
-            if isinstance(op, Map):
-                self.machine.map(op.kind, op.ipa, op.output_address())
-            else:
-                self.machine.unmap(self.unmap_range, op.ipa, op.size)
-        except Fault as fault:
-            found = [Violation(fault.kind, n, fault.level, op.ipa if fault.ipa is None else fault.ipa,
-                               fault.detail)]
-            self.status = STATUS_BY_KIND.get(fault.kind, "violation")
-        except Exception as exc:   # the implementation raised: that is its result
-            frame = traceback.extract_tb(exc.__traceback__)[-1]
-            found = [Violation("crash", n, "none", op.ipa,
-                               f"{type(exc).__name__}: {exc} at {frame.filename}:{frame.lineno}")]
-            self.status = "crash"
-        else:
-            found = self.oracle.check(n, op)
-            if found:
+    def record(self, n: int, found: list[Violation], steps: int) -> None:
+        self.steps.append(steps)
+        if found:
+            self.by_op[n] = found
+            self.violations.extend(found)
+            if self.status == "ok":
                 self.status = "violation"
-        self.violations.extend(found)
-        return found
 
-    def result(self) -> ImplResult:
-        final = None
-        if self.status in ("ok", "violation"):
-            obs = observe(self.machine)
-            final = (
-                frozenset((ipa, leaf.shift, leaf.pa) for ipa, leaf in obs.leaves.items()),
-                frozenset((t.level, base, tuple(p.count for p in t.pages)) for t, (base, _) in obs.tables.items()),
-                tuple(sorted(self.oracle.freed_positions)),
-                frozenset(self.oracle.flush_coverage),
-            )
-        return ImplResult(self.name, self.status, self.violations, final)
+    def stop(self, n: int, found: Violation, steps: int, group: _Group) -> None:
+        """End the run at a fault: its status, and (for a memory-safety fault, not a hang
+        or a crash) the final state the machine was left in."""
+        self.record(n, [found], steps)
+        self.status = STATUS_BY_KIND.get(found.kind, "violation")
+        if self.status == "violation":
+            self.final = group.state_after_fault()
+        self.group = None
 
 
-FATAL = {"out-of-bounds", "use-after-free", "double-free", "freed-non-table", "refcount-underflow",
-         "hang", "crash"}
+class Runner:
+    """Every implementation run over a program one operation at a time, in lockstep.
+
+    ``apply(op)`` runs one operation on every implementation still running;
+    ``verdict()`` is the verdict of the operations so far.
+    """
+
+    def __init__(self, program: Program, impls: dict, *, baseline: str | None = DEFAULT_BASELINE,
+                 step_budget: int = 10_000, fast: bool = True, lockstep: bool = True, guard: Guard | None = None):
+        if baseline is not None and baseline not in impls:
+            raise ValueError(f"the baseline {baseline!r} is not among the implementations ({', '.join(impls)})")
+        self.program = Program(program.platform, program.mode, (), program.profile)
+        self.baseline = baseline
+        self.guard = guard or Guard()
+        self.impls = {name: _Impl(name, fn) for name, fn in impls.items()}
+
+        def new_group(members):
+            machine = Machine(program.platform, program.mode, step_budget, fast)
+            group = _Group(machine, Oracle(machine), members)
+            for x in members:
+                x.group = group
+            return group
+
+        members = list(self.impls.values())
+        self.groups = [new_group(members)] if lockstep else [new_group([x]) for x in members]
+
+    # -- one operation -------------------------------------------------------------------
+
+    def apply(self, op) -> None:
+        n = len(self.program.ops)
+        self.program = self.program.with_ops(self.program.ops + (op,))
+        groups = []
+        for group in self.groups:
+            if isinstance(op, Map):
+                groups += self._map(group, n, op)
+            elif len(group.members) == 1:
+                groups += self._unmap_alone(group, n, op)
+            else:
+                groups += self._unmap_together(group, n, op)
+        self.groups = groups
+        if not isinstance(op, Map) and self.baseline is not None:
+            self._compare_with_baseline(n)
+
+    def _map(self, group: _Group, n: int, op) -> list[_Group]:
+        machine = group.machine
+        try:
+            machine.map(op.kind, op.ipa, op.output_address())
+        except Fault as fault:
+            return self._stop_all(group, n, _fault_violation(fault, n, op), machine.memory.steps)
+        except Exception as exc:   # the model raised: a crash, as for any code under test
+            return self._stop_all(group, n, _crash_violation(exc, n, op), machine.memory.steps)
+        found = group.oracle.check(n, op)
+        group._state = None
+        for x in group.members:
+            x.record(n, found, machine.memory.steps)
+        return [group]
+
+    def _stop_all(self, group: _Group, n: int, found: Violation, steps: int) -> list[_Group]:
+        for x in group.members:
+            x.stop(n, found, steps, group)
+        return []
+
+    def _run_unmap(self, machine: Machine, x: _Impl, n: int, op) -> Violation | None:
+        """Run ``x``'s unmap on ``machine``; the violation that ended it, if one did."""
+        try:
+            self.guard.call(machine.unmap, x.fn, op.ipa, op.size)
+        except Fault as fault:
+            return _fault_violation(fault, n, op)
+        except Exception as exc:   # the implementation raised (or the guard stopped it): a result
+            return _crash_violation(exc, n, op)
+        return None
+
+    def _unmap_alone(self, group: _Group, n: int, op) -> list[_Group]:
+        x = group.members[0]
+        ended = self._run_unmap(group.machine, x, n, op)
+        if ended is not None:
+            x.stop(n, ended, group.machine.memory.steps, group)
+            return []
+        found = group.oracle.check(n, op)
+        group._state = None
+        x.record(n, found, group.machine.memory.steps)
+        return [group]
+
+    def _unmap_together(self, group: _Group, n: int, op) -> list[_Group]:
+        memory = group.machine.memory
+        mark = len(memory.log)
+        parts: dict[tuple, list] = {}
+        for x in group.members:
+            ended = self._run_unmap(group.machine, x, n, op)
+            steps = memory.steps
+            effects = memory.rollback(mark)
+            key = (None if ended is None else (ended.kind, ended.level, ended.detail), tuple(effects))
+            parts.setdefault(key, [ended, effects, []])[2].append((x, steps))
+        part_list = list(parts.values())
+        homes = [(group, None)] + [group.clone() for _ in part_list[1:]]
+        out = []
+        for (home, mapping), (ended, effects, members) in zip(homes, part_list):
+            home.machine.memory.redo(effects, mapping)
+            home._state = None
+            home.members = [x for x, _ in members]
+            for x, _ in members:
+                x.group = home
+            if ended is not None:
+                for x, steps in members:
+                    x.stop(n, ended, steps, home)
+                continue
+            found = home.oracle.check(n, op)
+            for x, steps in members:
+                x.record(n, found, steps)
+            out.append(home)
+        return out
+
+    # -- the baseline ------------------------------------------------------------------------
+
+    def _compare_with_baseline(self, n: int) -> None:
+        """After unmap ``n``: which aspects of each implementation's state differ from the
+        baseline's (None where there is nothing to compare: a run that did not reach or
+        finish the operation, or ended in a hang or a crash)."""
+        base = self.impls[self.baseline]
+        for x in self.impls.values():
+            if x is base or len(x.steps) <= n:
+                continue
+            if x.group is not None and x.group is base.group:
+                x.diff[n] = ()
+                continue
+            ran = len(base.steps) > n
+            mine = x.final if x.stopped else x.group.state()
+            theirs = (base.final if base.stopped else base.group.state()) if ran else None
+            if mine is None or theirs is None:
+                x.diff[n] = None
+            else:
+                x.diff[n] = tuple(a for a, m, t in zip(ASPECTS, mine, theirs) if m != t)
+
+    # -- the verdict ---------------------------------------------------------------------------
+
+    def results(self) -> dict[str, ImplResult]:
+        out = {}
+        for x in self.impls.values():
+            final = x.final if x.stopped else x.group.state()
+            out[x.name] = ImplResult(x.name, x.status, list(x.violations), final, tuple(x.steps))
+        return out
+
+    def verdict(self) -> Verdict:
+        results = self.results()
+        verdict = Verdict(self.program, results, compare(results), None, self.baseline)
+        verdict.findings = self._findings()
+        return verdict
+
+    def _findings(self) -> list[Finding]:
+        ops = self.program.ops
+        is_unmap = [not isinstance(op, Map) for op in ops]
+        base = self.impls.get(self.baseline) if self.baseline else None
+
+        def kinds(x: _Impl, n: int) -> set[tuple[str, str]]:
+            return {(v.kind, v.level) for v in x.by_op.get(n, ())}
+
+        def first_difference(x: _Impl, unmaps: list[int]) -> int | None:
+            """The first unmap where ``x`` differs from the baseline: a violation the baseline
+            does not show, or a different state while ``x`` has none of its own.  Once ``x``
+            was clean where the baseline was not (``x`` fixed something), their states stay
+            apart for that reason alone, and only ``x``'s own violations count."""
+            better = False
+            for n in unmaps:
+                mine, theirs = kinds(x, n), kinds(base, n) if len(base.steps) > n else set()
+                if mine - theirs:
+                    return n
+                state = x.diff.get(n)
+                if state and not better:
+                    if not mine and theirs:
+                        better = True
+                    else:
+                        return n
+            return None
+
+        own: dict[str, list[Finding]] = {}
+        first_own: dict[str, int] = {}
+        for x in self.impls.values():
+            unmaps = [n for n in range(len(x.steps)) if is_unmap[n]]
+            wrong = next((n for n in unmaps if x.by_op.get(n)), None)
+            if base is None or x is base:
+                if wrong is not None:
+                    own[x.name] = [_finding(x.name, v) for v in x.by_op[wrong]]
+                first_own[x.name] = min([n for n in (wrong,) if n is not None], default=len(ops))
+                continue
+            differ = first_difference(x, unmaps)
+            found: list[Finding] = []
+            theirs_at = (lambda n: kinds(base, n) if len(base.steps) > n else set())
+            if wrong is not None and (differ is None or wrong <= differ):
+                found += [_finding(x.name, v, True) for v in x.by_op[wrong] if (v.kind, v.level) in theirs_at(wrong)]
+            if differ is not None:
+                new = [v for v in x.by_op.get(differ, ()) if (v.kind, v.level) not in theirs_at(differ)]
+                if new:
+                    found += [_finding(x.name, v) for v in new]
+                else:
+                    op = ops[differ]
+                    found += [Finding(x.name, "divergence", differ, ASPECT_LEVEL[aspect], op.ipa,
+                                      f"after op {differ} its {aspect} differ from the baseline "
+                                      f"{self.baseline}'s", False)
+                              for aspect in x.diff[differ]]
+            own[x.name] = found
+            first_own[x.name] = min([n for n in (wrong, differ) if n is not None], default=len(ops))
+
+        # The map path: the first map that went wrong in each run that had done nothing wrong of its own.
+        mapped: dict[tuple[str, str], Finding] = {}
+        for x in self.impls.values():
+            for n in range(min(len(x.steps), first_own[x.name])):
+                if not is_unmap[n] and x.by_op.get(n):
+                    for v in x.by_op[n]:
+                        key = (v.kind, v.level)
+                        if key not in mapped or mapped[key].op > n:
+                            mapped[key] = _finding(MAP_PATH, v)
+                    break
+        findings = sorted(mapped.values(), key=lambda f: (f.op, f.kind, f.level))
+        for name in self.impls:
+            findings += own.get(name, [])
+        return findings
 
 
-def run_impl(program: Program, name: str, unmap_range, step_budget: int = 10_000) -> ImplResult:
-    run = ImplRun(program, name, unmap_range, step_budget)
-    for op in program.ops:
-        if run.stopped:
-            break
-        run.apply(op)
-    return run.result()
+def _finding(impl: str, v: Violation, as_baseline: bool = False) -> Finding:
+    return Finding(impl, v.kind, v.op, v.level, v.ipa, v.detail, as_baseline)
 
+
+def _fault_violation(fault: Fault, n: int, op) -> Violation:
+    return Violation(fault.kind, n, fault.level, op.ipa if fault.ipa is None else fault.ipa, fault.detail)
+
+
+def _crash_violation(exc: BaseException, n: int, op) -> Violation:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return Violation("crash", n, "none", op.ipa, f"{type(exc).__name__}: {exc}{where}")
+
+
+# -- comparing final states -------------------------------------------------------------------
 
 def compare(results: dict[str, ImplResult]) -> list[Divergence]:
     """Where the implementations' final states differ: one :class:`Divergence` per
@@ -176,13 +485,31 @@ def compare(results: dict[str, ImplResult]) -> list[Divergence]:
     return out
 
 
-def check(program: Program, impls: dict | None = None, profile: str | None = None) -> Verdict:
-    impls = BUILTIN if impls is None else impls
-    verdict = Verdict(program)
+# -- the property -------------------------------------------------------------------------------
+
+def check(program: Program, impls: dict | None = None, profile: str | None = None, *,
+          baseline: str | None = DEFAULT_BASELINE, step_budget: int = 10_000, fast: bool = True,
+          lockstep: bool = True, guard: Guard | None = None) -> Verdict:
+    """Run ``program`` through ``impls`` (default: the built-in ones) and judge it.
+
+    The baseline always runs: when ``impls`` lacks it, the built-in of that
+    name is added.  ``baseline=None`` judges without one (each implementation
+    by its first operation that went wrong).  ``fast``, ``lockstep``: the
+    model's fast paths and the shared machines, which change nothing but speed.
+    """
+    impls = dict(BUILTIN if impls is None else impls)
+    if baseline is not None and baseline not in impls:
+        if baseline not in BUILTIN:
+            raise ValueError(f"unknown baseline {baseline!r} (expected one of: {', '.join(impls)})")
+        impls[baseline] = BUILTIN[baseline]
+    verdict = Verdict(program, baseline=baseline)
     verdict.invalid = validate(program, profile)
     if verdict.invalid:
         return verdict
-    for name, fn in impls.items():
-        verdict.results[name] = run_impl(program, name, fn)
-    verdict.divergences = compare(verdict.results)
-    return verdict
+    runner = Runner(program, impls, baseline=baseline, step_budget=step_budget, fast=fast, lockstep=lockstep,
+                    guard=guard)
+    for op in program.ops:
+        if all(x.stopped for x in runner.impls.values()):
+            break
+        runner.apply(op)
+    return runner.verdict()

@@ -5,7 +5,9 @@ checkout's ``corpus/known.txt``) and ``--known FILE`` replaces it.  One
 fnmatch pattern a line over ``IMPL/KIND/PLATFORM/MODE/LEVEL``, ``#`` comments;
 ``adversarial: PATTERN`` applies only to adversarial campaigns (behaviour
 outside the walkers' documented preconditions, which is news if it ever shows
-in a realistic program).  A missing or unreadable list is an error, never an
+in a realistic program).  A pattern names the code that has the bug: its
+IMPL is a built-in implementation or ``map``, never a wildcard, so no pattern
+can match a user's ``--impl``.  A missing or unreadable list is an error, never an
 empty one: an empty list would silently turn every known bucket into a new one.
 """
 from __future__ import annotations
@@ -15,9 +17,16 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["KnownListError", "Known", "default_known_path", "read_known", "load_known", "is_known"]
+from unmapfuzz.impls import BUILTIN
+
+from .check import MAP_PATH
+
+__all__ = ["KnownListError", "Known", "default_known_path", "read_known", "load_known", "is_known",
+           "new_signatures"]
 
 SCOPES = ("realistic", "adversarial")
+OWNERS = (*BUILTIN, MAP_PATH)
+"""What a pattern may name as its IMPL: a built-in implementation or the map path."""
 
 
 class KnownListError(ValueError):
@@ -64,8 +73,13 @@ def read_known(path: str | Path | None = None) -> list[Known]:
             scope, line = scope.strip(), line.strip()
             if scope not in SCOPES:
                 raise KnownListError(f"{path}:{n}: unknown scope {scope!r} (expected adversarial: or realistic:)")
-        if not 1 <= line.count("/") <= 4:
-            raise KnownListError(f"{path}:{n}: {line!r} is not a pattern over IMPL/KIND/PLATFORM/MODE/LEVEL")
+        parts = line.split("/")
+        if len(parts) != 5 or not all(parts):
+            raise KnownListError(f"{path}:{n}: {line!r} is not a pattern over IMPL/KIND/PLATFORM/MODE/LEVEL "
+                                 "(five parts, each a name or a wildcard)")
+        if parts[0] not in OWNERS:
+            raise KnownListError(f"{path}:{n}: {line!r} must name the code that has the bug, one of "
+                                 f"{', '.join(OWNERS)} (a wildcard would also match your own --impl)")
         out.append(Known(line, str(path), n, scope))
     return out
 
@@ -77,3 +91,11 @@ def load_known(path: str | Path | None = None, profile: str | None = "realistic"
 
 def is_known(signature: str, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(signature, p) for p in patterns)
+
+
+def new_signatures(verdict, patterns: list[str]) -> list:
+    """The signatures of ``verdict`` that are news: not explained by the baseline on this
+    program (see :func:`unmapfuzz.verdict.signature.judged`) and matched by no pattern."""
+    from .signature import judged
+    return [sig for sig, explained in judged(verdict).items()
+            if not explained and not is_known(str(sig), patterns)]

@@ -2,15 +2,18 @@
 
 Findings are bucketed by signature, never by the line of an assert: a shared
 assert would collapse every bug into one bucket, and a changed line would
-split one bug into two.  A divergence between implementations that both
-satisfy the oracle gets the kind ``divergence`` and, as its level, the aspect
-they differ in.
+split one bug into two.  ``IMPL`` is an implementation's name or ``map`` (the
+shared map path, see :mod:`unmapfuzz.verdict.check`); ``KIND`` is a finding
+kind, or ``divergence`` for a state that differs from the baseline's, whose
+level is then the aspect (``translations``, ``tables``, ``freed``, ``tlb``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .check import ASPECTS, Verdict
+from .check import ASPECT_LEVEL, Verdict
+
+__all__ = ["Signature", "signatures", "judged", "ASPECT_LEVEL"]
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -36,32 +39,19 @@ class Signature:
                 "platform": self.platform, "mode": self.mode, "level": self.level}
 
 
-ASPECT_LEVEL = dict(zip(ASPECTS, ("translations", "tables", "freed", "tlb")))
+def judged(verdict: Verdict) -> dict[Signature, bool]:
+    """Every signature the verdict shows, and whether the baseline explains it: True when
+    every finding with that signature is one the baseline shows too on this program."""
+    if verdict.invalid:
+        return {}
+    prog = verdict.program
+    out: dict[Signature, bool] = {}
+    for f in verdict.findings:
+        sig = Signature(f.impl, f.kind, prog.platform, prog.mode, f.level)
+        out[sig] = out.get(sig, True) and f.as_baseline
+    return dict(sorted(out.items()))
 
 
 def signatures(verdict: Verdict) -> list[Signature]:
     """Every distinct signature a verdict shows, in a stable order."""
-    if verdict.invalid:
-        return []
-    prog = verdict.program
-    found = set()
-    for name, result in verdict.results.items():
-        # Only the first operation that went wrong: what follows it runs on a
-        # state the kernel should never have reached, and its findings are
-        # consequences (the fuzzer meets the independent ones on their own).
-        first = result.violations[0].op if result.violations else None
-        for v in result.violations:
-            if v.op == first:
-                found.add(Signature(name, v.kind, prog.platform, prog.mode, v.level))
-    clean = {n for n, r in verdict.results.items() if r.status == "ok"}
-    for divergence in verdict.divergences:
-        if divergence.aspect not in ASPECT_LEVEL:
-            continue
-        # Only a divergence among implementations the oracle passed is news:
-        # otherwise a violation already names it.
-        members = [g for g in divergence.groups if set(g) <= clean]
-        if len(members) > 1:
-            for g in members:
-                found.add(Signature(",".join(g), "divergence", prog.platform, prog.mode,
-                                    ASPECT_LEVEL[divergence.aspect]))
-    return sorted(found)
+    return list(judged(verdict))

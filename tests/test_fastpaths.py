@@ -1,0 +1,122 @@
+"""The speed-ups change nothing: every verdict is the same with and without them, and in any process.
+
+``check()`` has two shortcuts, both on by default: the model's fast paths over
+runs of none entries (``fast``, :mod:`unmapfuzz.impls.model.kernel`) and
+lockstep, implementations with one history sharing one machine and one oracle
+(``lockstep``, :mod:`unmapfuzz.verdict.check`).  Each is a summary of what the
+slow way does, and a summary goes stale silently; these tests are what keep
+them honest.  For every corpus program and a few thousand generated programs
+per platform and mode (``UNMAPFUZZ_EQUIV_PROGRAMS`` per platform, mode and
+profile, default 1000), the reference -- no fast paths, one machine per
+implementation, as a reader would write it -- and the default must give the
+same verdict JSON (violations, findings, divergences), the same signatures,
+the same final states and the same count of table accesses in every
+operation; and again with small step budgets, so that ``hang`` verdicts, which
+land in the middle of a walk, are compared too.
+"""
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from unmapfuzz.generation.generator import RandomSource, draw_program
+from unmapfuzz.impls.model.mapping import Machine
+from unmapfuzz.programs import MODES, PLATFORMS, format, load
+from unmapfuzz.verdict.check import check
+from unmapfuzz.verdict.signature import signatures
+
+CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+PROGRAMS = int(os.environ.get("UNMAPFUZZ_EQUIV_PROGRAMS", "1000"))
+SMALL_BUDGET_PROGRAMS = max(1, PROGRAMS // 5)
+
+
+def fingerprint(verdict) -> str:
+    """Everything a verdict says, canonically: JSON, signatures, final states, per-op access counts."""
+    runs = {name: [r.status, list(r.steps), None if r.final is None else [sorted(map(repr, a)) for a in r.final]]
+            for name, r in verdict.results.items()}
+    return json.dumps([verdict.to_json(), [str(s) for s in signatures(verdict)], runs], sort_keys=True)
+
+
+def assert_same(program, profile, **kw):
+    """The default check and the shortcut-free reference agree on ``program``."""
+    fast = fingerprint(check(program, profile=profile, **kw))
+    slow = fingerprint(check(program, profile=profile, fast=False, lockstep=False, **kw))
+    assert fast == slow, "the shortcuts changed the verdict of\n" + format(program)
+
+
+def generated(platform, mode, profile, count, seed="equiv"):
+    src = RandomSource(random.Random(f"{seed}/{platform}/{mode}/{profile}"))
+    return [draw_program(src, platform, mode, profile) for _ in range(count)]
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.rglob("*.ops")), ids=lambda p: p.name)
+def test_corpus_programs_are_unchanged_by_the_shortcuts(path):
+    """Every corpus program gives the same verdict with and without fast paths and lockstep."""
+    program = load(path)
+    assert_same(program, program.profile)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_generated_programs_are_unchanged_by_the_shortcuts(platform, mode):
+    """Thousands of generated programs, both profiles, give the same verdicts either way."""
+    for profile in ("realistic", "adversarial"):
+        for program in generated(platform, mode, profile, PROGRAMS):
+            assert_same(program, profile)
+
+
+@pytest.mark.parametrize("budget", [9, 80, 600])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_hangs_are_unchanged_by_the_shortcuts(platform, budget, monkeypatch):
+    """With a small step budget (and none added per table entry) the walks hang at the same read either way."""
+    monkeypatch.setattr(Machine, "READS_PER_ENTRY", 0)
+    hangs = 0
+    for mode in MODES:
+        for profile in ("realistic", "adversarial"):
+            for program in generated(platform, mode, profile, SMALL_BUDGET_PROGRAMS, seed=f"hang{budget}"):
+                assert_same(program, profile, step_budget=budget)
+                verdict = check(program, profile=profile, step_budget=budget)
+                hangs += sum(r.status == "hang" for r in verdict.results.values())
+    assert hangs > 0, "the budget was never reached: this compared no hang"
+
+
+DIGEST = """
+import hashlib, json, random, sys
+from unmapfuzz.generation.generator import RandomSource, draw_program
+from unmapfuzz.programs import PLATFORMS, MODES
+from unmapfuzz.verdict.check import check
+h = hashlib.sha256()
+for plat in PLATFORMS:
+    for mode in MODES:
+        src = RandomSource(random.Random(plat + mode))
+        for _ in range(30):
+            p = draw_program(src, plat, mode, "adversarial")
+            h.update(json.dumps(check(p, profile="adversarial").to_json()).encode())
+print(h.hexdigest())
+"""
+
+
+def test_verdicts_are_byte_identical_across_processes():
+    """The same programs give byte-identical verdict JSON in processes with different hash seeds."""
+    digests = set()
+    for seed in ("1", "2", "random"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", DIGEST], env=env, capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests
+
+
+def test_the_fingerprint_sees_a_difference():
+    """The comparison can fail: a verdict with one access count changed does not match."""
+    program = generated("arm64-4k-39", "stage2", "realistic", 1)[0]
+    verdict = check(program, profile="realistic")
+    before = fingerprint(verdict)
+    result = next(iter(verdict.results.values()))
+    result.steps = (*result.steps[:-1], result.steps[-1] + 1)
+    assert fingerprint(verdict) != before
+    assert hashlib.sha256(before.encode()).hexdigest() != hashlib.sha256(fingerprint(verdict).encode()).hexdigest()
