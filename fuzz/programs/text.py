@@ -77,6 +77,7 @@ _NUMBER_RE = re.compile(r"0[xX](?:_?[0-9a-fA-F])+|[0-9](?:_?[0-9])*")
 _IMPL_RE = re.compile(r"[A-Za-z0-9_.:/-]+")
 _COMMENT_RE = re.compile(r"(?:^|\s)#.*")
 _BOM = "\ufeff"
+_OP_REASON_RE = re.compile(r"op (\d+): ")
 # The most significant digits a number below 2**64 can have, by base.
 _MAX_DIGITS = {10: 20, 16: 16}
 _SHOWN = 40
@@ -133,6 +134,16 @@ class Lines:
     def expect(self, impl: str) -> int | None:
         """The line of the ``expect`` for ``impl``, or None."""
         return next((line for name, line in self.expects if name == impl), None)
+
+    def invalid(self, reason: str) -> ProgramError:
+        """The error for a program a profile rejects, at the line of the op ``reason`` names.
+
+        Validity is judged on ops by index (``op 3: realistic unmaps are
+        page-aligned``); this puts the file and that op's line in front.
+        """
+        match = _OP_REASON_RE.match(reason)
+        line = self.op(int(match.group(1))) if match else None
+        return ProgramError(f"invalid program: {reason}", self.path, line)
 
 
 def _shown(token: str, quote: bool = True) -> str:
