@@ -38,13 +38,18 @@ def fuzz_command(out: Path, *args: str) -> list[str]:
     return [PYTHON, "-m", "unmapfuzz", "fuzz", "--out", str(out), "--no-minimize", *args]
 
 
-def start_campaign(out: Path, *args: str, fsize: int | None = None, cwd=None) -> subprocess.Popen:
+def _near(out: Path) -> Path:
+    """The nearest existing directory above ``out``, to run the command from."""
+    return next(p for p in out.parents if p.is_dir())
+
+
+def start_campaign(out: Path, *args: str, fsize: int | None = None) -> subprocess.Popen:
     return subprocess.Popen(fuzz_command(out, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=cwd or out.parent, preexec_fn=with_file_size_limit(fsize) if fsize else None)
+                            cwd=_near(out), preexec_fn=with_file_size_limit(fsize) if fsize else None)
 
 
 def run_campaign(out: Path, *args: str, fsize: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(fuzz_command(out, *args), capture_output=True, text=True, cwd=out.parent,
+    return subprocess.run(fuzz_command(out, *args), capture_output=True, text=True, cwd=_near(out),
                           timeout=timeout, preexec_fn=with_file_size_limit(fsize) if fsize else None)
 
 
