@@ -26,6 +26,7 @@ import errno
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import socket
 import sys
@@ -96,7 +97,7 @@ class OutputDir:
                                  "or give another --out") from None
         self.fd = fd
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
-                  "command": " ".join(sys.argv)}
+                  "command": _command_line()}
         try:
             os.ftruncate(fd, 0)
             os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
@@ -141,6 +142,17 @@ class OutputDir:
         """Drop a cut-off last line of ``log.jsonl``; the bytes dropped.  Only while holding the lock."""
         assert self.fd is not None, "repair_log() without the lock would race with live writers"
         return drop_partial_line(self.path / LOG_NAME)
+
+
+def _command_line() -> str:
+    """How this process was started, as a user would type it."""
+    program = sys.argv[0]
+    if program.endswith("__main__.py"):
+        program = "python -m unmapfuzz"
+    elif os.path.basename(program) == "unmapfuzz":
+        program = "unmapfuzz"
+    return shlex.join([program, *sys.argv[1:]]) if program != "python -m unmapfuzz" else \
+        "python -m unmapfuzz " + shlex.join(sys.argv[1:])
 
 
 def _read_holder(fd: int) -> str:
