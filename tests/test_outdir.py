@@ -29,8 +29,8 @@ def test_a_holder_whose_campaign_is_gone_is_named_as_such(tmp_path):
     holder = OutputDir(tmp_path)
     holder.lock()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    os.pwrite(holder.fd, json.dumps({"pid": int(dead.stdout), "started": 0, "command": "unmapfuzz fuzz"}).ljust(200)
-              .encode(), 0)
+    os.ftruncate(holder.fd, 0)
+    os.pwrite(holder.fd, json.dumps({"pid": int(dead.stdout), "started": 0, "command": "unmapfuzz fuzz"}).encode(), 0)
     with pytest.raises(DirectoryInUse, match=r"campaign pid \d+ \(gone; its workers still run\)"):
         OutputDir(tmp_path).lock()
     holder.release()
