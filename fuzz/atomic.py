@@ -6,9 +6,15 @@ destination's permission bits kept).  Its default part file is always
 ``DEST.part``, which a ``kill -9`` leaves behind to block the next save, so
 each write here gets a part file of its own, named ``.DEST.PID.RANDOM.part``;
 :func:`stale_parts` finds the ones a killed writer left.
+
+A write that fails (a full disk, a file size limit, a read-only directory)
+removes its part file and raises :class:`OSError` naming the destination, so
+the message a user reads says which file could not be written, not which
+temporary.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -23,8 +29,14 @@ def atomic_write(path: str | os.PathLike[str], text: str | bytes) -> None:
     path = os.fspath(path)
     part = f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}{PART_SUFFIX}"
     data = text.encode("utf-8") if isinstance(text, str) else text
-    with AtomicSaver(path, part_file=part, overwrite_part=True) as f:
-        f.write(data)
+    try:
+        with AtomicSaver(path, part_file=part, overwrite_part=True) as f:
+            f.write(data)
+    except OSError as exc:
+        # AtomicSaver's own clean-up is skipped when its final flush is what failed.
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(os.path.dirname(path) or ".", part))
+        raise OSError(exc.errno, exc.strerror or str(exc), path) from exc
 
 
 def stale_parts(directory: str | os.PathLike[str]) -> list[Path]:

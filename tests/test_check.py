@@ -218,3 +218,57 @@ def test_cli_user_impl(capsys, tmp_path):
     status, out, _ = run_cli(capsys, CORPUS / "block-partly-in-range.ops", "--json", "--impl", path)
     assert status == 0
     assert json.loads(out)["impls"]["mine"] == {"status": "ok", "violations": []}
+
+
+def test_cli_invalid_program_names_the_line_of_the_op(capsys, tmp_path):
+    """An invalid program's message starts FILE:LINE: at the op the profile rejects, not just 'op N'."""
+    path = tmp_path / "hyp-block.ops"
+    path.write_text("mode hyp\n# a page first\nmap page 0x1000\nmap pmd 0x200000\n")
+    status, _, err = run_cli(capsys, path)
+    assert status == 2
+    assert err == f"unmapfuzz: {path}:4: invalid program: op 1: hyp has no block map path " \
+                  "(create_hyp_mappings maps pages only)\n"
+
+
+def test_cli_expect_naming_an_unknown_implementation_exits_2(capsys, tmp_path):
+    """An expect line for an implementation nobody gave is FILE:LINE: bad input, and the program does not run."""
+    path = tmp_path / "typo.ops"
+    path.write_text(ONE_PAGE + "expect v33 ok\n")
+    status, out, err = run_cli(capsys, path)
+    assert status == 2 and out == ""
+    assert err == f"unmapfuzz: {path}:3: expect names unknown implementation v33 " \
+                  "(known: old, v2, v3, v3-pgdnone)\n"
+    user = tmp_path / "v33.py"
+    user.write_text(USER_IMPL)
+    assert run_cli(capsys, path, "--impl", user)[0] == 0                  # now it is known
+    assert run_cli(capsys, path, "--impl", user, "--impls", "old")[0] == 0  # known, even when not run
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--impls", ","], "--impls ',' names no implementation (known: old, v2, v3, v3-pgdnone)"),
+    (["--impls", " "], "--impls ' ' names no implementation"),
+    (["--impls", "old,nope"], "--impls: unknown implementation(s) nope (known: old, v2, v3, v3-pgdnone)"),
+    (["--impl", "NOTES"], "is not a Python file (expected a .py file or MODULE:FUNC)"),
+    (["--impl", "./NOTES"], "./NOTES is not a Python file"),
+    (["--impl", "DIR"], "is a directory (expected a .py file or MODULE:FUNC)"),
+    (["--impl", "a="], "--impl a=: no file or module given"),
+    (["--impl", "=x.py"], "--impl =x.py: NAME before '=' is empty"),
+])
+def test_cli_bad_implementation_arguments_exit_2_in_one_line(capsys, tmp_path, monkeypatch, args, message):
+    """A bad --impl or --impls is one line naming what is wrong and exit 2, never a traceback."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "NOTES").write_text("not python\n")
+    (tmp_path / "DIR").mkdir()
+    status, out, err = run_cli(capsys, CORPUS / "block-partly-in-range.ops", *args)
+    assert status == 2 and out == ""
+    assert err.startswith("unmapfuzz: ") and message in err and err.count("\n") == 1
+
+
+def test_cli_quiet_prints_nothing_and_verbose_lists_the_operations(capsys):
+    """-q leaves only the exit status; -v adds each operation with its FILE:LINE."""
+    path = CORPUS / "old-abandons-at-empty-pud.ops"
+    assert run_cli(capsys, path, "-q") == (1, "", "")
+    status, out, _ = run_cli(capsys, path, "-v")
+    lines = path.read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if text.startswith("unmap "))
+    assert status == 1 and f"{path}:{line}: op 1: unmap 0x0 0x100000000" in out.splitlines()

@@ -252,3 +252,26 @@ def test_command_exit_codes_for_bad_input(tmp_path, capsys):
     assert cli.main(["minimize", buggy, "--signature", str(RUN_OFF)]) == 2
     assert "does not show" in capsys.readouterr().err
     assert cli.main(["minimize", buggy, "--signature", "nonsense"]) == 2
+
+
+def test_command_quiet_and_verbose(tmp_path, capsys):
+    """-q drops the statistics line but not the reproducer; -v adds the size of each accepted program."""
+    file = write(tmp_path, "in.ops", format_program(EMPTY_PUD.with_ops([Map("page", 0x1000), *EMPTY_PUD.ops])))
+    assert cli.main(["minimize", "-q", file, "--signature", str(ABANDON)]) == 0
+    out, err = capsys.readouterr()
+    assert f"# signature: {ABANDON}" in out and err == ""
+    assert cli.main(["minimize", "-v", file, "--signature", str(ABANDON)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("accepted: 3 ops -> ") and err[0].endswith(" -> 2") and err[1].startswith("3 ops -> 2 ops")
+
+
+def test_command_bad_expect_and_invalid_op_at_their_line(tmp_path, capsys):
+    """An expect naming an unknown implementation, or an op the profile rejects, is FILE:LINE: and exit 2."""
+    typo = write(tmp_path, "typo.ops", format_program(EMPTY_PUD) + "expect v33 ok\n")
+    assert cli.main(["minimize", typo]) == 2
+    assert capsys.readouterr().err == f"unmapfuzz: {typo}:7: expect names unknown implementation v33 " \
+                                      "(known: old, v2, v3, v3-pgdnone)\n"
+    invalid = write(tmp_path, "invalid.ops", "profile realistic\nmap page 0x1000\n\nunmap 0x0 0x800\n")
+    assert cli.main(["minimize", invalid]) == 2
+    assert capsys.readouterr().err == f"unmapfuzz: {invalid}:4: invalid program: op 1: realistic unmaps are " \
+                                      "page-aligned\n"

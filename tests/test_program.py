@@ -5,7 +5,7 @@ import pytest
 from unmapfuzz.programs import text as P
 from unmapfuzz.programs import (
     FINDING_KINDS, GUEST_PA_LIMIT, MAP_KINDS, MODES, PLATFORMS, PROFILES,
-    Expect, Map, Program, ProgramError, Unmap, load, parse,
+    Expect, Lines, Map, Program, ProgramError, Unmap, load, load_lines, parse, parse_lines, unknown_expects,
 )
 
 SAMPLES = [
@@ -215,6 +215,74 @@ def test_load_non_utf8(tmp_path):
     path.write_bytes(b"# \xff\n")
     with pytest.raises(ProgramError, match="cannot read"):
         load(path)
+
+
+def test_non_utf8_byte_is_reported_at_its_line_and_column(tmp_path):
+    """A byte that is not UTF-8 is a FILE:LINE: error naming the byte and its column, not a decoder message."""
+    path = tmp_path / "latin.ops"
+    path.write_bytes(b"map page 0x1000\nunmap 0x0 0x1000  # caf\xe9\n")
+    with pytest.raises(ProgramError) as info:
+        load(path)
+    assert (info.value.path, info.value.line) == (str(path), 2)
+    assert str(info.value) == f"{path}:2: cannot read: not UTF-8: byte 0xe9 at column 24"
+
+
+def test_a_byte_order_mark_is_skipped(tmp_path):
+    """A UTF-8 byte-order mark at the start of a file is not part of the first directive."""
+    path = tmp_path / "bom.ops"
+    path.write_bytes(b"\xef\xbb\xbfplatform arm32-lpae\nmap page 0x1000\n")
+    assert load(path) == Program(platform="arm32-lpae", ops=(Map("page", 0x1000),))
+    assert parse("\ufeffmap page 0x1000\n") == parse("map page 0x1000\n")
+    assert error("map page 0\n\ufeffunmap 0 1\n").line == 2     # only at the start
+
+
+@pytest.mark.parametrize("text,phrase", [
+    ("map page " + "1" * 100_000, "map ipa 1111111111"),
+    ("unmap 0x" + "f" * 100_000 + " 1", "unmap ipa 0xffffffff"),
+    ("unmapfuzz " + "9" * 100_000, "unsupported format version 99999"),
+    ("map page " + "1" * 100_000 + "z", "bad map ipa '1111111"),
+    ("frob" * 25_000, "unknown directive 'frobfrob"),
+])
+def test_a_huge_token_gives_one_short_line(text, phrase):
+    """A 100,000-character token is reported by its first characters and its length, never with Python's int advice."""
+    err = error(text, "big.ops")
+    assert phrase in str(err) and " characters)" in str(err)
+    assert "set_int_max_str_digits" not in str(err) and len(str(err)) < 200
+
+
+def test_leading_zeros_do_not_make_a_number_too_big():
+    """Only significant digits count towards 2**64: zero padding of any length is accepted."""
+    assert parse("map page 0x" + "0" * 10_000 + "1000\n").ops == (Map("page", 0x1000),)
+    assert parse("unmap " + "0" * 10_000 + " 18446744073709551615\n").ops == (Unmap(0, 2**64 - 1),)
+    assert parse("unmapfuzz 0001\n") == Program()
+
+
+def test_parse_lines_gives_each_op_and_expect_its_line():
+    """parse_lines() returns the same program as parse() and the line of every op and expect."""
+    text = "# c\nplatform arm32-lpae\nmap page 0x1000\n\nexpect old ok\nunmap 0 0x1000  # x\nexpect v3 crash\n"
+    program, lines = parse_lines(text, "p.ops")
+    assert program == parse(text)
+    assert lines == Lines("p.ops", ops=(3, 6), expects=(("old", 5), ("v3", 7)))
+    assert (lines.op(1), lines.op(2), lines.expect("v3"), lines.expect("v2")) == (6, None, 7, None)
+    assert (lines.where(6), lines.where()) == ("p.ops:6", "p.ops")
+
+
+def test_load_lines_reads_the_file(tmp_path):
+    """load_lines() reads the file and names it in its Lines."""
+    path = tmp_path / "a.ops"
+    path.write_text("map page 0x1000\nunmap 0 0x1000\n")
+    program, lines = load_lines(path)
+    assert program == load(path) and lines.ops == (1, 2) and lines.path == str(path)
+
+
+def test_unknown_expects_names_each_one_at_its_line():
+    """Every expect naming an implementation outside the known names is an error at its line; known ones are not."""
+    program, lines = parse_lines("map page 0\nexpect old ok\nexpect v33 crash\nexpect mine ok\n", "p.ops")
+    errors = unknown_expects(program, lines, ["old", "v2", "v3"])
+    assert [str(e) for e in errors] == [
+        "p.ops:3: expect names unknown implementation v33 (known: old, v2, v3)",
+        "p.ops:4: expect names unknown implementation mine (known: old, v2, v3)"]
+    assert unknown_expects(program, lines, ["old", "v33", "mine"]) == []
 
 
 try:

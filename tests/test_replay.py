@@ -132,12 +132,48 @@ def test_update_round_trip_keeps_comments(tmp_path, capsys):
 
 def test_update_keeps_expectations_of_implementations_not_run(tmp_path, capsys):
     """With --impls, only the implementations that ran are compared and rewritten."""
+    mine = write(tmp_path, "mine.py", "from unmapfuzz.impls.v3 import unmap_range  # noqa: F401\n")
     path = write(tmp_path, "a.ops", EMPTY_PUD + "expect mine crash\n" + RECORDED)
-    assert cli.main(["replay", "--impls", "old,v2", path]) == 0
+    assert cli.main(["replay", "--impl", f"mine={mine}", "--impls", "old,v2", path]) == 0
     text = EMPTY_PUD + RECORDED.replace("expect old still-mapped", "expect old ok")
     path = write(tmp_path, "b.ops", text)
     assert cli.main(["replay", "--impls", "old", "--update", path]) == 0
     assert Path(path).read_text() == EMPTY_PUD + "expect old still-mapped\n" + RECORDED.split("\n", 1)[1]
+
+
+def test_an_expect_naming_an_unknown_implementation_exits_2(tmp_path, capsys):
+    """An expect for an implementation that is neither built in nor an --impl is FILE:LINE: bad input, not ignored."""
+    path = write(tmp_path, "a.ops", EMPTY_PUD + "expect mine crash\n" + RECORDED)
+    assert cli.main(["replay", "--impls", "old,v2", path]) == 2
+    assert capsys.readouterr().err == (f"unmapfuzz: {path}:8: expect names unknown implementation mine "
+                                       "(known: old, v2, v3, v3-pgdnone)\n")
+    assert replay_file(path).status != UNREADABLE          # the library alone knows no names to check
+
+
+def test_a_directory_without_programs_exits_2(tmp_path, capsys):
+    """Replaying a directory that holds no .ops file is bad input, not a pass with '0 files'."""
+    (tmp_path / "empty").mkdir()
+    good = write(tmp_path, "good.ops", EMPTY_PUD + RECORDED)
+    assert cli.main(["replay", str(tmp_path / "empty"), good]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"unmapfuzz: {tmp_path / 'empty'}: no .ops file in this directory\n"
+    assert out.splitlines()[0] == f"{good}: as recorded"
+
+
+def test_an_invalid_program_is_reported_at_its_line(tmp_path, capsys):
+    """A program the profile rejects is shown as FILE:LINE: invalid, the line of the op at fault."""
+    path = write(tmp_path, "a.ops", EMPTY_PUD.replace("unmap 0x0 0x100000000", "unmap 0x0 0x800") + RECORDED)
+    assert cli.main(["replay", path]) == 1
+    assert capsys.readouterr().out.splitlines()[0] == f"{path}:7: invalid: op 1: realistic unmaps are page-aligned"
+
+
+def test_quiet_and_verbose(tmp_path, capsys):
+    """-q prints nothing for a clean replay; -v adds each implementation's recorded and current findings."""
+    path = write(tmp_path, "a.ops", EMPTY_PUD + RECORDED)
+    assert cli.main(["replay", "-q", path]) == 0
+    assert capsys.readouterr() == ("", "")
+    assert cli.main(["replay", "-v", path]) == 0
+    assert "  old: recorded still-mapped, now still-mapped" in capsys.readouterr().out.splitlines()
 
 
 def test_exit_codes_and_summary(tmp_path, capsys):

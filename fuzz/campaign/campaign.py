@@ -8,12 +8,26 @@ buckets, prints a progress line, logs a ``progress`` event and rewrites
 ``summary.json``.  New buckets are minimised in a background thread as they
 appear; both the first program and the reproducer are kept.
 
-Stopping: at ``--time``, or on Ctrl-C/SIGTERM, the workers are terminated,
+Stopping: at ``--time``, or on Ctrl-C/SIGTERM/SIGHUP, the workers are terminated,
 waited for, and the summary written.  Running again with the same ``--out``
 resumes: the atheris corpus and every bucket stay, counts keep adding up.
+
+The life of a campaign, and what each failure leaves (README, "The campaign
+workflow"):
+
+- it starts by taking ``--out`` (:mod:`.outdir`: a second campaign on it
+  exits 2 naming the holder), checking that the directory holds this same
+  campaign and bringing its ledger up to date (:mod:`.runs`), and removing
+  what killed writers left;
+- its workers (:mod:`.worker_process`) die with it, however it dies
+  (:mod:`.lifeline`), and keep the directory locked until the last is gone;
+- an error writing the output, in the campaign or in a worker, stops
+  everything and becomes one :class:`~.outdir.OutputError` naming the file
+  and the reason (the command exits 2); every bucket written so far stays.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -28,9 +42,11 @@ from unmapfuzz.atomic import atomic_write
 from unmapfuzz.verdict.known import is_known, load_known
 
 from .harness import CONFIG_ENV
-from .libfuzzer import parse_libfuzzer
 from .log import make_logger
+from .outdir import OutputDir, OutputError
+from .runs import fold_leftovers, previous_runs, remove_leftovers, run_entry, totals, worker_stats
 from .store import read_buckets
+from .worker_process import WorkerProcess
 
 
 def packaged_corpus() -> Path:
@@ -55,19 +71,56 @@ class CampaignConfig:
     seed_corpus: Path | None = field(default_factory=packaged_corpus)
     runs: int | None = None          # executions per worker, for deterministic runs
     known: Path | None = None        # the known-divergence list; None: the packaged one
+    verbose: bool = False            # print new buckets as they appear, and what the start cleaned
 
 
 class Campaign:
     def __init__(self, cfg: CampaignConfig):
         self.cfg = cfg
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        self.log = make_logger(self.out, role="campaign")
-        self.workers: list[subprocess.Popen] = []
+        self.outdir = OutputDir(self.out)
+        self.log = None                  # made once the directory is ours (open())
+        self.workers: list[WorkerProcess] = []
         self.stopping = False
         self.started = time.time()
         self.known = load_known(cfg.known, profile=cfg.profile)
         self.minimizer = None
+        self.runs: list[dict] = []       # the runs before this one (see runs.py)
+        self.current = run_entry(self.started, cfg.jobs, cfg.seed)
+        self.announced: set[str] = set()     # buckets already printed (-v)
+        self.exited: set[int] = set()        # workers whose exit is logged
+
+    @functools.cached_property
+    def identity(self) -> dict:
+        """What makes this campaign this campaign (see :mod:`.runs`): resuming needs the same."""
+        from unmapfuzz.impls import resolve_impls
+        cfg = self.cfg
+        return {"engine": cfg.engine, "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
+                "impls": list(resolve_impls(cfg.impls))}
+
+    # -- the directory -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Take ``--out``, check it holds this campaign, bring its ledger up to date and tidy it.
+
+        Raises :class:`~.outdir.CampaignError` before touching anything when the
+        directory is in use or holds another campaign.  The order of the steps
+        is what keeps a crash at any point harmless (see :mod:`.runs`).
+        """
+        self.outdir.lock()
+        self.runs, previous = previous_runs(self.out, self.identity)
+        if fold_leftovers(self.runs, self.out, self.cfg.engine):
+            atomic_write(self.out / "summary.json",
+                         json.dumps(dict(previous or self.identity, runs=self.runs, **totals(self.runs)), indent=1))
+        remove_leftovers(self.out)
+        stale = self.outdir.clean()
+        dropped = self.outdir.repair_log()
+        self.log = make_logger(self.out, role="campaign")
+        if stale or dropped:
+            self.log.info("cleaned", removed=[str(p.relative_to(self.out)) for p in stale], log_bytes_dropped=dropped)
+            if self.cfg.verbose:
+                self.say(f"cleaned {len(stale)} stale temporaries" +
+                         (f" and a cut-off log line ({dropped} bytes)" if dropped else ""))
 
     # -- workers -------------------------------------------------------------------
 
@@ -95,27 +148,34 @@ class Campaign:
         return write_seeds([self.cfg.seed_corpus], self._corpus_dir(), self.cfg.platform, self.cfg.mode)
 
     def start_workers(self) -> None:
-        cfg = self.cfg
-        logs = self.out / "workers"
-        logs.mkdir(exist_ok=True)
-        for i in range(cfg.jobs):
-            env = self._worker_env(i)
-            if cfg.engine == "atheris":
-                remaining = max(1, int(self.started + cfg.seconds - time.time()))
-                cmd = atheris_command(self._corpus_dir(), self.out / "artifacts", seed=cfg.seed * 1000 + i + 1,
-                                      seconds=remaining, runs=cfg.runs)
-            else:
-                cmd = [sys.executable, "-m", "unmapfuzz.campaign.workers", cfg.engine]
-            stderr = open(logs / f"{cfg.engine}-{i}.log", "wb")
-            self.workers.append(subprocess.Popen(cmd, env=env, stdout=stderr, stderr=stderr,
-                                                 stdin=subprocess.DEVNULL, cwd=self.out))
-        self.log.info("workers_started", engine=cfg.engine, jobs=cfg.jobs,
+        (self.out / "workers").mkdir(exist_ok=True)
+        for i in range(self.cfg.jobs):
+            self.workers.append(self.start_worker(i))
+        self.log.info("workers_started", engine=self.cfg.engine, jobs=self.cfg.jobs,
                       pids=[w.pid for w in self.workers])
+
+    def start_worker(self, index: int) -> WorkerProcess:
+        """Start worker ``index``: the one place a worker is started (a restart calls it again).
+
+        Call it from the main thread: the workers' parent-death signal is tied
+        to the thread that started them (see :mod:`.lifeline`).
+        """
+        cfg = self.cfg
+        if cfg.engine == "atheris":
+            remaining = max(1, int(self.started + cfg.seconds - time.time()))
+            module, args = ATHERIS_TARGET, atheris_args(self._corpus_dir(), self.out / "artifacts",
+                                                        seed=cfg.seed * 1000 + index + 1, seconds=remaining,
+                                                        runs=cfg.runs)
+        else:
+            module, args = "unmapfuzz.campaign.workers", [cfg.engine]
+        name = f"{cfg.engine}-{index}"
+        return WorkerProcess(name, module, args, log=self.out / "workers" / f"{name}.log", cwd=self.out,
+                             env=self._worker_env(index), keep_fds=(self.outdir.fd,))
 
     def stop_workers(self) -> None:
         for w in self.workers:
             if w.poll() is None:
-                w.send_signal(signal.SIGTERM)
+                w.terminate()
         deadline = time.time() + 10
         for w in self.workers:
             try:
@@ -124,42 +184,43 @@ class Campaign:
                 w.kill()
                 w.wait()
 
+    def note_exits(self) -> None:
+        """Log each worker that has exited since the last look (once per worker)."""
+        for w in self.workers:
+            if w.poll() is not None and w.pid not in self.exited:
+                self.exited.add(w.pid)
+                self.log.warning("worker_exited", worker=w.name, pid=w.pid, status=w.returncode)
+
+    def output_error(self) -> OutputError | None:
+        """An error writing the output that a worker or the minimiser met, if any."""
+        for w in self.workers:
+            error = w.output_error(self.out)
+            if error is not None:
+                return error
+        error = getattr(self.minimizer, "error", None)
+        return OutputError.from_os_error(error, self.out) if error is not None else None
+
     # -- progress ----------------------------------------------------------------------
 
     def stats(self) -> dict:
-        execs = invalid = 0
-        for f in (self.out / "stats").glob("*.json"):
-            try:
-                s = json.loads(f.read_text())
-            except (OSError, ValueError):
-                continue
-            if s.get("started", 0) >= self.started - 1:
-                execs += s["execs"]
-                invalid += s["invalid"]
-        cov = 0
-        if self.cfg.engine == "atheris":
-            # libFuzzer exits without running Python's exit handlers, so its
-            # own status lines are the reliable count of executions.
-            execs = 0
-            for f in (self.out / "workers").glob("atheris-*.log"):
-                status = parse_libfuzzer(_tail(f))
-                cov = max(cov, status["cov"] or 0)
-                execs += status["executions"] or 0
-        return {"execs": execs, "invalid": invalid, "cov": cov}
+        """This run's executions, invalid programs and coverage, from its workers' stats and logs."""
+        return worker_stats(self.out, self.cfg.engine, since=self.started - 1)
 
-    def summary(self, final: bool = False) -> dict:
+    def summary(self, final: bool = False, stop: str | None = None) -> dict:
+        """Write ``summary.json``, the ledger of every run with this one's entry brought up to date."""
         elapsed = time.time() - self.started
         st = self.stats()
+        self.current.update(elapsed_seconds=round(elapsed, 1), executions=st["execs"], invalid=st["invalid"],
+                            finished=final, stop=stop)
+        runs = [*self.runs, self.current]
         buckets = read_buckets(self.out)
         for b in buckets:
             b["known"] = is_known(b["signature"], self.known)
         summary = {
-            "engine": self.cfg.engine, "platform": self.cfg.platform, "mode": self.cfg.mode,
-            "profile": self.cfg.profile, "jobs": self.cfg.jobs, "seed": self.cfg.seed,
-            "executions": st["execs"], "invalid": st["invalid"], "coverage": st["cov"],
-            "elapsed_seconds": round(elapsed, 1),
-            "exec_per_second": round(st["execs"] / elapsed, 1) if elapsed > 0 else 0.0,
+            **self.identity, "jobs": self.cfg.jobs, "seed": self.cfg.seed,
+            **totals(runs), "coverage": st["cov"],
             "finished": final,
+            "runs": runs,
             "buckets": buckets,
             "known": [b["signature"] for b in buckets if b["known"]],
             "new": [b["signature"] for b in buckets if not b["known"]],
@@ -168,35 +229,60 @@ class Campaign:
         return summary
 
     def progress(self, summary: dict) -> None:
-        remaining = max(0.0, self.cfg.seconds - summary["elapsed_seconds"])
-        line = (f"[unmapfuzz] {summary['executions']} execs  {summary['exec_per_second']:.0f}/s  "
-                f"cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
-                f"({len(summary['new'])} new)  {summary['elapsed_seconds']:.0f}s elapsed, {remaining:.0f}s left")
-        self.log.info("progress", executions=summary["executions"], exec_per_second=summary["exec_per_second"],
+        run = summary["runs"][-1]
+        rate = run["executions"] / run["elapsed_seconds"] if run["elapsed_seconds"] else 0.0
+        remaining = max(0.0, self.cfg.seconds - run["elapsed_seconds"])
+        earlier = summary["executions"] - run["executions"]
+        line = (f"[unmapfuzz] {summary['executions']} execs" + (f" ({earlier} before this run)" if earlier else "") +
+                f"  {rate:.0f}/s  cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
+                f"({len(summary['new'])} new)  {run['elapsed_seconds']:.0f}s elapsed, {remaining:.0f}s left")
+        self.log.info("progress", executions=summary["executions"], exec_per_second=round(rate, 1),
                       coverage=summary["coverage"], buckets=len(summary["buckets"]), new=len(summary["new"]),
-                      elapsed=summary["elapsed_seconds"], remaining=round(remaining, 1))
+                      elapsed=run["elapsed_seconds"], remaining=round(remaining, 1))
+        if self.cfg.verbose:
+            for b in summary["buckets"]:
+                if b["signature"] not in self.announced:
+                    self.announced.add(b["signature"])
+                    self.say(f"{'known' if b['known'] else 'NEW'} bucket {b['signature']}: {b['program']}")
         if not self.cfg.quiet:
-            print(line, file=sys.stderr, flush=True)
+            self.say(line[len("[unmapfuzz] "):])
+
+    def say(self, message: str) -> None:
+        print(f"[unmapfuzz] {message}", file=sys.stderr, flush=True)
 
     # -- the run -------------------------------------------------------------------------
 
     def run(self) -> dict:
+        """Run the campaign and return its summary.
+
+        Raises :class:`~.outdir.CampaignError` (the directory is in use, holds
+        another campaign, or could not be written): its ``str()`` is the one
+        line for the user.  The workers are stopped and the lock released
+        however it ends.
+        """
         cfg = self.cfg
-        seeded = self.seed_from_text() if cfg.engine == "atheris" else 0
-        self.log.info("start", engine=cfg.engine, platform=cfg.platform, mode=cfg.mode, profile=cfg.profile,
-                      seconds=cfg.seconds, jobs=cfg.jobs, seed=cfg.seed, seeded=seeded,
-                      resumed_buckets=len(read_buckets(self.out)))
-        previous = {signal.SIGTERM: signal.getsignal(signal.SIGTERM)}
-        signal.signal(signal.SIGTERM, self._on_signal)
-        if cfg.minimize:
-            from .minimizer import Minimizer
-            self.minimizer = Minimizer(self.out, cfg.impls, cfg.profile, self.log)
-            self.minimizer.start()
-        reason = "time"
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
+        reason, error, summary = "time", None, None
         try:
+            self.open()
+            seeded = self.seed_from_text() if cfg.engine == "atheris" else 0
+            self.log.info("start", engine=cfg.engine, platform=cfg.platform, mode=cfg.mode, profile=cfg.profile,
+                          seconds=cfg.seconds, jobs=cfg.jobs, seed=cfg.seed, seeded=seeded,
+                          resumed_buckets=len(read_buckets(self.out)), run=len(self.runs) + 1)
+            self.summary()                    # this run's entry is in the ledger before any worker runs
+            for sig in previous:
+                signal.signal(sig, self._on_signal)
+            if cfg.minimize:
+                from .minimizer import Minimizer
+                self.minimizer = _reporting_errors(Minimizer(self.out, cfg.impls, cfg.profile, self.log))
+                self.minimizer.start()
             self.start_workers()
             while not self.stopping:
-                time.sleep(min(cfg.progress_every, max(0.05, self.started + cfg.seconds - time.time())))
+                self.wait_tick(min(cfg.progress_every, max(0.05, self.started + cfg.seconds - time.time())))
+                error = self.output_error()
+                if error is not None:
+                    raise error
+                self.note_exits()
                 self.progress(self.summary())
                 if time.time() >= self.started + cfg.seconds:
                     break
@@ -207,16 +293,36 @@ class Campaign:
                 reason = "signal"
         except KeyboardInterrupt:
             reason = "interrupt"
+        except OSError as exc:
+            reason, error = "output error", OutputError.from_os_error(exc, self.out)
+        except OutputError as exc:
+            reason, error = "output error", exc
         finally:
             self.stop_workers()
             if self.minimizer is not None:
                 self.minimizer.finish(timeout=30 if reason == "time" else 5)
-            summary = self.summary(final=True)
-            self.log.info("stop", reason=reason, executions=summary["executions"],
-                          buckets=len(summary["buckets"]), new=len(summary["new"]))
-            signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+            if self.log is not None:              # the directory was ours: record how the run ended
+                try:
+                    error = error or self.output_error()
+                    summary = self.summary(final=True, stop="output error" if error else reason)
+                    self.log.info("stop", reason=summary["runs"][-1]["stop"], executions=summary["executions"],
+                                  buckets=len(summary["buckets"]), new=len(summary["new"]))
+                except OSError as exc:
+                    error = error or OutputError.from_os_error(exc, self.out)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.outdir.release()
+        if error is not None:
+            raise error
         self.progress(summary)
         return summary
+
+    def wait_tick(self, seconds: float) -> None:
+        """Sleep until the next progress tick, or less when a worker exits or stop() is called."""
+        end = time.time() + seconds
+        running = sum(w.poll() is None for w in self.workers)
+        while not self.stopping and time.time() < end and sum(w.poll() is None for w in self.workers) == running:
+            time.sleep(min(0.1, max(0.0, end - time.time())))
 
     def stop(self) -> None:
         """Ask the campaign to stop at its next progress tick (thread- and signal-safe)."""
@@ -226,28 +332,44 @@ class Campaign:
         self.stop()
 
 
+def _reporting_errors(minimizer):
+    """``minimizer`` (a thread) with an OSError of its own kept in ``minimizer.error`` for the
+    campaign to report, instead of ending the thread with a traceback nobody acts on."""
+    minimizer.error = None
+    run = minimizer.run
+
+    def guarded() -> None:
+        try:
+            run()
+        except OSError as exc:
+            minimizer.error = exc
+
+    minimizer.run = guarded
+    return minimizer
+
+
+ATHERIS_TARGET = "unmapfuzz.campaign.atheris_target"
+
+
+def atheris_args(corpus: Path, artifacts: Path, *, seed: int, seconds: int | None = None,
+                 runs: int | None = None) -> list[str]:
+    """The libFuzzer arguments of one atheris worker: its corpus directory, its
+    artifacts under ``artifacts/`` (never the working directory), and the limits
+    every campaign worker gets.  ``-handle_xfsz=0``: a file size limit is an
+    error writing the output, which the worker reports as such (an OSError),
+    not a crash of the target."""
+    artifacts.mkdir(parents=True, exist_ok=True)
+    args = [str(corpus), f"-seed={seed}", f"-artifact_prefix={artifacts}{os.sep}", "-print_final_stats=1",
+            "-reload=1", "-timeout=30", "-rss_limit_mb=4096", "-handle_xfsz=0"]
+    if seconds is not None:
+        args.append(f"-max_total_time={max(1, int(seconds))}")
+    if runs is not None:
+        args.append(f"-runs={runs}")
+    return args
+
+
 def atheris_command(corpus: Path, artifacts: Path, *, seed: int, seconds: int | None = None,
                     runs: int | None = None) -> list[str]:
-    """The libFuzzer command line of one atheris worker: its corpus directory, its
-    artifacts under ``artifacts/`` (never the working directory), and the limits
-    every campaign worker gets."""
-    artifacts.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "unmapfuzz.campaign.atheris_target", str(corpus), f"-seed={seed}",
-           f"-artifact_prefix={artifacts}{os.sep}", "-print_final_stats=1", "-reload=1", "-timeout=30",
-           "-rss_limit_mb=4096"]
-    if seconds is not None:
-        cmd.append(f"-max_total_time={max(1, int(seconds))}")
-    if runs is not None:
-        cmd.append(f"-runs={runs}")
-    return cmd
-
-
-def _tail(path: Path, size: int = 16384) -> str:
-    """The end of a worker's log: libFuzzer's latest status lines are there."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            f.seek(max(0, f.tell() - size))
-            return f.read().decode(errors="replace")
-    except OSError:
-        return ""
+    """The command line of one atheris worker run on its own (see :func:`atheris_args`)."""
+    return [sys.executable, "-m", ATHERIS_TARGET,
+            *atheris_args(corpus, artifacts, seed=seed, seconds=seconds, runs=runs)]

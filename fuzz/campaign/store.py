@@ -4,7 +4,7 @@ Layout of ``DIR``::
 
     findings/<slug>/first.ops      the first program seen with this signature
     findings/<slug>/meta.json      signature fields and first-seen time
-    findings/<slug>/count.<pid>.json   this process's count and last-seen time
+    findings/<slug>/count.<pid>.<token>.json   one process's count and last-seen time
     findings/<slug>/minimized.ops  the minimised reproducer (when done)
     log.jsonl                      every event, one JSON object a line (structlog)
     summary.json                   written by the campaign at stops and progress
@@ -15,19 +15,30 @@ private temporary directory and renaming it into place: the rename is atomic,
 so exactly one process creates each bucket and a ``kill -9`` at any moment
 leaves either no bucket or a complete one.  Every file is written to a temporary
 name and renamed.  Counts are per process, so no two processes ever write the
-same file; a reader sums them.
+same file; a reader sums them.  A count file's name carries a random token
+beside the pid, because pids come round again: a resumed campaign's worker
+with an old worker's pid must not overwrite that worker's count.
+
+A write that fails (a full disk, a file size limit) raises :class:`OSError`
+naming the file or bucket; a bucket that could not be completed is removed
+again, so what stays in ``findings/`` is still only complete buckets.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import time
 from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
 from unmapfuzz.verdict.signature import Signature
+
+
+NEW_PREFIX = ".new-"      # a bucket being built; one a killed writer left is cleaned at the next start
 
 
 def slug(signature: Signature) -> str:
@@ -42,6 +53,7 @@ class FindingStore:
         self.log = log
         self.flush_seconds = count_flush_seconds
         self.pid = os.getpid()
+        self.count_name = f"count.{self.pid}.{secrets.token_hex(4)}.json"
         self.counts: dict[Signature, list] = {}      # sig -> [count, last_seen, last_flush]
 
     def record(self, signature: Signature, program_text: str, verdict_json: dict | None = None) -> bool:
@@ -67,26 +79,31 @@ class FindingStore:
         bucket = self.findings / slug(signature)
         if bucket.exists():
             return False
-        tmp = Path(tempfile.mkdtemp(dir=self.findings, prefix=".new-"))
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=self.findings, prefix=NEW_PREFIX))
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(bucket)) from None
         meta = dict(signature.to_json(), first_seen=now)
         if verdict_json is not None:
             meta["verdict"] = verdict_json
-        _write_synced(tmp / "first.ops", program_text)
-        _write_synced(tmp / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
+        try:
+            _write_synced(tmp / "first.ops", program_text)
+            _write_synced(tmp / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise OSError(exc.errno, exc.strerror, str(bucket)) from None
         try:
             os.rename(tmp, bucket)
         except OSError:
             # Another process created it first: ours is a repeat.
-            for f in tmp.iterdir():
-                f.unlink()
-            tmp.rmdir()
+            shutil.rmtree(tmp, ignore_errors=True)
             return False
         return True
 
     def _flush(self, signature, entry) -> None:
         bucket = self.findings / slug(signature)
         if bucket.is_dir():
-            atomic_write(bucket / f"count.{self.pid}.json",
+            atomic_write(bucket / self.count_name,
                          json.dumps({"count": entry[0], "last_seen": entry[1]}))
         entry[2] = time.time()
 

@@ -11,6 +11,11 @@ from a different source of choices:
   shrinker, reduces it, because it knows how to keep the signature);
 - ``random``: :class:`~unmapfuzz.generation.sources.RandomSource` over ``random.Random``, the
   plain baseline the benchmark compares against.
+
+A worker that cannot write the output (a full disk, a file size limit) stops
+with one line, ``unmapfuzz: PATH: cannot write: REASON``, and exit status 2,
+which the campaign reads as an error of the environment and reports as its
+own (see :mod:`.worker_process`).
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from unmapfuzz.impls import resolve_impls
 from unmapfuzz.programs import geometries
 
 from .harness import CONFIG_ENV, Harness
+from .outdir import OutputError
+from .worker_process import ENVIRONMENT_EXIT
 
 
 class _Stop(Exception):
@@ -112,6 +119,9 @@ def main(argv: list[str]) -> int:
         ENGINES[argv[1]](cfg)
     except KeyboardInterrupt:
         pass
+    except OSError as exc:
+        print(f"unmapfuzz: {OutputError.from_os_error(exc, Path(cfg['out']))}", file=sys.stderr, flush=True)
+        return ENVIRONMENT_EXIT
     return 0
 
 

@@ -12,10 +12,13 @@ import math
 import os
 import shlex
 import sys
+import time
 
 from unmapfuzz.bench.measure import ENGINES, BenchConfig, run_bench
 from unmapfuzz.bench.render import render
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
+
+from .options import add_verbosity_arguments, count, natural, seconds
 
 QUICK = {"seeds": 1, "ttff_seconds": 20.0, "programs": 100, "examples": 100, "atheris_seconds": 8.0}
 DEFAULT = {"seeds": 3, "ttff_seconds": 60.0, "programs": 300, "examples": 300, "atheris_seconds": 15.0}
@@ -36,23 +39,31 @@ def register(sub) -> None:
                    help="platform of the throughput measurements (all: every platform and, unless --mode "
                         "is given, both modes)")
     p.add_argument("--mode", choices=("stage2", "hyp", "all"),
-                   help="mode of the throughput measurements (default stage2; all with --platform all)")
+                   help="mode of the throughput measurements (default: stage2; all with --platform all)")
     p.add_argument("--profile", choices=("realistic", "adversarial"), default="realistic",
                    help="profile of the throughput measurements (time to first uses each target's own)")
-    p.add_argument("--seeds", type=int, metavar="N", help="seeds 0..N-1 (or from --first-seed)")
-    p.add_argument("--first-seed", type=int, default=0, metavar="S")
-    p.add_argument("--programs", type=int, metavar="N", help="programs per seed for the check() rate")
-    p.add_argument("--examples", type=int, metavar="N",
+    p.add_argument("--seeds", type=count, metavar="N",
+                   help=f"seeds 0..N-1, or from --first-seed (default: {DEFAULT['seeds']}; --quick: {QUICK['seeds']})")
+    p.add_argument("--first-seed", type=natural, default=0, metavar="S", help="the first seed")
+    p.add_argument("--programs", type=count, metavar="N",
+                   help=f"programs per seed for the check() rate (default: {DEFAULT['programs']}; "
+                        f"--quick: {QUICK['programs']})")
+    p.add_argument("--examples", type=count, metavar="N",
                    help="hypothesis examples per seed (default: as --programs)")
-    p.add_argument("--atheris-seconds", type=float, metavar="T", help="libFuzzer time per seed")
-    p.add_argument("--ttff-seconds", type=float, metavar="T", help="time limit of each time-to-first campaign")
+    p.add_argument("--atheris-seconds", type=seconds, metavar="T",
+                   help=f"libFuzzer time per seed, at least 1 (default: {DEFAULT['atheris_seconds']:g}; "
+                        f"--quick: {QUICK['atheris_seconds']:g})")
+    p.add_argument("--ttff-seconds", type=seconds, metavar="T",
+                   help=f"time limit of each time-to-first campaign (default: {DEFAULT['ttff_seconds']:g}; "
+                        f"--quick: {QUICK['ttff_seconds']:g})")
     p.add_argument("--engines", default=",".join(ENGINES), metavar="E,E",
-                   help=f"engines for time to first finding (default {','.join(ENGINES)})")
+                   help="engines for time to first finding")
     p.add_argument("--quick", action="store_true", help="one seed, a 20 s limit, fewer programs: a few minutes")
     p.add_argument("--skip-ttff", action="store_true", help="throughput only")
     p.add_argument("--skip-atheris", action="store_true", help="no atheris throughput run")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_verbosity_arguments(p, quiet="no progress on stderr (the report is still printed)",
+                            verbose="progress lines carry the seconds since the start")
     p.set_defaults(func=run)
 
 
@@ -85,7 +96,14 @@ def run(args) -> int:
                       atheris_seconds=atheris_seconds, ttff_seconds=ttff_seconds, engines=engines,
                       skip_ttff=args.skip_ttff, skip_atheris=args.skip_atheris, command=command_line(args),
                       quick=args.quick)
-    progress = None if args.quiet else (lambda msg: print(f"[bench] {msg}", file=sys.stderr, flush=True))
+    started = time.monotonic()
+
+    def progress(msg: str) -> None:
+        stamp = f" {time.monotonic() - started:6.1f}s" if args.verbose else ""
+        print(f"[bench{stamp}] {msg}", file=sys.stderr, flush=True)
+
+    if args.quiet:
+        progress = None
     report = run_bench(cfg, progress)
     if args.json:
         print(json.dumps(_finite(report), indent=1, default=str))

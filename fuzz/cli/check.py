@@ -5,21 +5,27 @@ import json
 import sys
 
 
-from unmapfuzz.programs import ProgramError, format_op, load
+from unmapfuzz.programs import ProgramError, format_op, load_lines, unknown_expects
 from unmapfuzz.verdict.check import Verdict, check
 
 from .impl_args import add_impl_arguments, impls_or_exit
+from .options import add_verbosity_arguments
 
 
 def register(sub) -> None:
     p = sub.add_parser("check", help="run programs through every implementation and the oracle",
-                       description="Run .ops programs through every implementation; exit 0 when all are "
-                                   "clean and agree, 1 on any violation or divergence, 2 on bad input.")
-    p.add_argument("files", nargs="+", metavar="FILE")
+                       description="Run .ops programs through every implementation and the oracle.  Exit 0 "
+                                   "when all are clean and agree, 1 on any violation or divergence, 2 when a "
+                                   "file cannot be read, does not parse, is invalid under the profile or has "
+                                   "an expect line naming an unknown implementation (each told as "
+                                   "FILE:LINE: on stderr; the other files still run).")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".ops programs")
     p.add_argument("--json", action="store_true", help="print one JSON object per program, one per line")
     p.add_argument("--profile", choices=("realistic", "adversarial"),
                    help="judge validity under this profile (default: the program's own, else universal rules)")
     add_impl_arguments(p)
+    add_verbosity_arguments(p, quiet="print nothing but errors (and --json objects): the exit status tells",
+                            verbose="also list each program's operations with their lines")
     p.set_defaults(func=run)
 
 
@@ -46,25 +52,35 @@ def render(verdict: Verdict, file: str) -> str:
 
 
 def run(args) -> int:
-    impls = impls_or_exit(args)
-    if impls is None:
+    resolved = impls_or_exit(args)
+    if resolved is None:
         return 2
+    impls, known = resolved
     status = 0
     for file in args.files:
         try:
-            program = load(file)
+            program, lines = load_lines(file)
         except ProgramError as exc:
             print(f"unmapfuzz: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        unknown = unknown_expects(program, lines, known)
+        for error in unknown:
+            print(f"unmapfuzz: {error}", file=sys.stderr)
+        if unknown:
             status = 2
             continue
         verdict = check(program, impls, args.profile)
         if args.json:
             print(json.dumps(verdict.to_json(file)))
-        else:
+        elif not args.quiet:
+            if args.verbose:
+                print("\n".join(f"{lines.where(line)}: op {n}: {format_op(op)}"
+                                for n, (op, line) in enumerate(zip(program.ops, lines.ops))))
             print(render(verdict, file))
         if verdict.invalid:
             if not args.json:
-                print(f"unmapfuzz: {file}: invalid program: {verdict.invalid}", file=sys.stderr)
+                print(f"unmapfuzz: {lines.invalid(verdict.invalid)}", file=sys.stderr)
             status = 2
         elif not verdict.clean and status == 0:
             status = 1

@@ -10,44 +10,58 @@ from unmapfuzz.impls import ImplError
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
 
 from .impl_args import add_impl_arguments, selected_impls
+from .options import add_verbosity_arguments, count, natural, seconds
+
+CORES = os.cpu_count() or 1
 
 
 def register(sub) -> None:
     p = sub.add_parser("fuzz", help="run a fuzzing campaign",
                        description="Run a campaign on every core; findings go to OUT/findings, events to "
-                                   "OUT/log.jsonl, totals to OUT/summary.json.  Exit 1 when it found a "
-                                   "bucket not listed in corpus/known.txt, else 0.")
-    p.add_argument("--engine", choices=("atheris", "hypothesis", "random"), default="atheris")
-    p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM)
-    p.add_argument("--mode", choices=("stage2", "hyp", "all"), default="stage2")
-    p.add_argument("--profile", choices=("realistic", "adversarial"), default="realistic")
-    p.add_argument("--time", type=float, default=60.0, metavar="SECONDS")
-    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, metavar="N")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--runs", type=int, metavar="N",
-                   help="stop each worker after N executions (with --jobs 1 and --seed: a deterministic run)")
-    p.add_argument("--out", type=Path, default=Path("out/campaign"), metavar="DIR")
+                                   "OUT/log.jsonl, totals to OUT/summary.json.  Running again on the same "
+                                   "OUT resumes it (same engine, platform, mode, profile and implementations, "
+                                   "or it refuses).  Exit 0 when every bucket is listed in corpus/known.txt, "
+                                   "1 when a new one was found, 2 on bad arguments, when OUT is in use by "
+                                   "another campaign or holds a different one, or when OUT cannot be written "
+                                   "(one line on stderr says which file and why; every bucket written so "
+                                   "far stays).")
+    p.add_argument("--engine", choices=("atheris", "hypothesis", "random"), default="atheris",
+                   help="what generates the programs")
+    p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM,
+                   help="the page-table geometry (all: every platform)")
+    p.add_argument("--mode", choices=("stage2", "hyp", "all"), default="stage2",
+                   help="stage-2 tables with a kvm, hyp tables without, or both")
+    p.add_argument("--profile", choices=("realistic", "adversarial"), default="realistic",
+                   help="which programs are valid (see README, Programs)")
+    p.add_argument("--time", type=seconds, default=60.0, metavar="SECONDS",
+                   help="stop after this many seconds (finite, above 0)")
+    p.add_argument("--jobs", type=count, default=CORES, metavar="N",
+                   help=f"worker processes (default: one per core, {CORES} here)")
+    p.add_argument("--seed", type=natural, default=0, help="seed of the first worker; worker i uses 1000*SEED+i")
+    p.add_argument("--runs", type=count, metavar="N",
+                   help="stop each worker after N executions (default: no limit; with --jobs 1 and --seed: "
+                        "a deterministic run)")
+    p.add_argument("--out", type=Path, default=Path("out/campaign"), metavar="DIR",
+                   help="the campaign directory: created, or resumed when it holds a campaign")
     p.add_argument("--no-minimize", action="store_true", help="do not minimise new buckets")
     p.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--known", type=Path, metavar="FILE",
                    help="the documented divergences to mark known (default: the list that ships with "
                         "unmapfuzz, corpus/known.txt); a missing or unreadable file is an error")
     add_impl_arguments(p)
+    add_verbosity_arguments(p, quiet="no progress line and no summary text (--json is still printed)",
+                            verbose="also print each new bucket when it appears and what the start cleaned up")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    if args.jobs < 1 or args.time <= 0:
-        print("unmapfuzz: --jobs must be >= 1 and --time > 0", file=sys.stderr)
+    if args.impls is not None:
+        print("unmapfuzz: --impls is not supported by fuzz (every implementation takes part)", file=sys.stderr)
         return 2
     try:
         selected_impls(args)     # fail now, not in every worker
     except ImplError as exc:
         print(f"unmapfuzz: {exc}", file=sys.stderr)
-        return 2
-    if args.impls:
-        print("unmapfuzz: --impls is not supported by fuzz (every implementation takes part)", file=sys.stderr)
         return 2
     if args.known is not None:
         from unmapfuzz.verdict.known import KnownListError, read_known
@@ -58,14 +72,20 @@ def run(args) -> int:
             return 2
     impl_specs = [_absolute_spec(s) for s in args.impl]
     from unmapfuzz.campaign.campaign import Campaign, CampaignConfig   # structlog only when fuzzing
+    from unmapfuzz.campaign.outdir import CampaignError
     cfg = CampaignConfig(engine=args.engine, platform=args.platform, mode=args.mode, profile=args.profile,
                          seconds=args.time, jobs=args.jobs, seed=args.seed, out=args.out.resolve(),
                          impls=impl_specs, minimize=not args.no_minimize, quiet=args.quiet,
-                         runs=args.runs, known=None if args.known is None else args.known.resolve())
-    summary = Campaign(cfg).run()
+                         runs=args.runs, known=None if args.known is None else args.known.resolve(),
+                         verbose=args.verbose)
+    try:
+        summary = Campaign(cfg).run()
+    except CampaignError as exc:
+        print(f"unmapfuzz: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(summary, indent=1))
-    else:
+    elif not args.quiet:
         print(f"{summary['executions']} executions in {summary['elapsed_seconds']}s "
               f"({summary['exec_per_second']}/s); {len(summary['buckets'])} buckets, "
               f"{len(summary['new'])} not in corpus/known.txt; see {cfg.out}/summary.json")
@@ -77,7 +97,9 @@ def run(args) -> int:
 
 def _absolute_spec(spec: str) -> str:
     """``[NAME=]FILE.py[:FUNC]`` with FILE made absolute: workers run in the output directory."""
-    name, eq, rest = spec.rpartition("=")
+    name, eq, rest = spec.partition("=")
+    if not eq:
+        name, rest = "", spec
     target, colon, func = rest.partition(":")
     if target.endswith(".py") or "/" in target:
         target = str(Path(target).resolve())

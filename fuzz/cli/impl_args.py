@@ -1,28 +1,77 @@
-"""``--impl`` and ``--impls``: which implementations a command runs."""
+"""``--impl`` and ``--impls``: which implementations a command runs.
+
+Every spec is checked for what can be told without running it before any
+user code is imported: ``--impl notes.txt`` (a file that is not Python),
+``--impl some/dir``, ``--impl a=`` and ``--impls ,`` (no names at all) are
+usage errors with a line saying so, never a traceback from an importer.
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from unmapfuzz.impls import ImplError, resolve_impls
 
+USAGE = "[NAME=]FILE.py[:FUNC]|MODULE:FUNC"
+
 
 def add_impl_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--impl", action="append", default=[], metavar="[NAME=]FILE.py[:FUNC]|MODULE:FUNC",
-                        help="add an unmap_range(k, kvm, pgdp, start, size) of your own (repeatable)")
+    parser.add_argument("--impl", action="append", default=[], metavar=USAGE,
+                        help="add an unmap_range(k, kvm, pgdp, start, size) of your own (repeatable; "
+                             "default: only the built-in ones)")
     parser.add_argument("--impls", metavar="A,B,...",
                         help="run only these implementations (default: the built-in ones and every --impl)")
 
 
+def spec_problem(spec: str) -> str | None:
+    """Why ``--impl SPEC`` cannot name an implementation, or None when it may (loading decides the rest)."""
+    name, eq, rest = spec.partition("=")
+    if not eq:
+        name, rest = "", spec
+    target = rest.partition(":")[0]
+    if eq and not name:
+        return f"--impl {spec}: NAME before '=' is empty (expected {USAGE})"
+    if not target:
+        return f"--impl {spec}: no file or module given (expected {USAGE})"
+    if os.path.isdir(target):
+        return f"--impl {spec}: {target} is a directory (expected a .py file or MODULE:FUNC)"
+    if os.path.exists(target) and not target.endswith(".py"):
+        return f"--impl {spec}: {target} is not a Python file (expected a .py file or MODULE:FUNC)"
+    return None
+
+
+def resolve(args) -> tuple[dict, list[str]]:
+    """The implementations the command runs, and the names of every one it knows; raises ImplError.
+
+    Known names are the built-in ones and every ``--impl``, whatever
+    ``--impls`` selects: an ``expect`` line may name any of them.
+    """
+    for spec in args.impl:
+        problem = spec_problem(spec)
+        if problem:
+            raise ImplError(problem)
+    known = resolve_impls(args.impl)
+    if args.impls is None:
+        return known, list(known)
+    names = [n.strip() for n in args.impls.split(",") if n.strip()]
+    if not names:
+        raise ImplError(f"--impls {args.impls!r} names no implementation (known: {', '.join(known)})")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ImplError(f"--impls: unknown implementation(s) {', '.join(unknown)} (known: {', '.join(known)})")
+    return {n: known[n] for n in names}, list(known)
+
+
 def selected_impls(args) -> dict:
     """The implementations a command's ``--impl``/``--impls`` select; raises ImplError."""
-    return resolve_impls(args.impl, args.impls)
+    return resolve(args)[0]
 
 
-def impls_or_exit(args) -> dict | None:
-    """:func:`selected_impls`, or None after telling the user what was wrong (exit 2)."""
+def impls_or_exit(args) -> tuple[dict, list[str]] | None:
+    """:func:`resolve`, or None after telling the user what was wrong (exit 2)."""
     try:
-        return selected_impls(args)
+        return resolve(args)
     except ImplError as exc:
         print(f"unmapfuzz: {exc}", file=sys.stderr)
         return None

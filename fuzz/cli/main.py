@@ -3,22 +3,30 @@
 Every command lives in its own module of :mod:`unmapfuzz.cli` with a
 ``register(subparsers)`` that adds its parser and sets ``func``; this file only
 assembles them.  The CLI is the only part of unmapfuzz that knows argparse.  Exit status is
-the same everywhere: 0 clean, 1 findings (violations, divergences, replay
-differences), 2 bad input or usage.
+the same everywhere: 0 clean, 1 findings (violations, divergences, new buckets,
+replay differences), 2 bad input, bad usage or an environment error (a file
+that cannot be written), always with one line on stderr saying what and where.
+It stays the command's own through a broken pipe (:mod:`.pipes`).
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
+
+import unmapfuzz
+
+from .options import Parser
+from .pipes import pipe_safe_streams
 
 COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> Parser:
+    parser = Parser(
         prog="unmapfuzz",
-        description="Differential fuzzer for KVM/ARM unmap_range() on a model of the kernel's page tables.")
+        description="Differential fuzzer for KVM/ARM unmap_range() on a model of the kernel's page tables.  "
+                    "Exit status: 0 clean, 1 findings, 2 bad input, usage or environment error.")
+    parser.add_argument("--version", action="version", version=f"unmapfuzz {unmapfuzz.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"unmapfuzz.cli.{name}").register(sub)
@@ -26,16 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:       # `unmapfuzz check ... | head`
-        sys.stderr.close()
-        return 0
+    with pipe_safe_streams():
+        try:
+            args = build_parser().parse_args(argv)
+            status = args.func(args)
+            sys.stdout.flush()
+            return status
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except OSError as exc:    # the environment, not the input: a file that cannot be read or written
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"unmapfuzz: {where}{exc.strerror or exc}", file=sys.stderr)
+            return 2
 
 
 if __name__ == "__main__":

@@ -7,13 +7,14 @@ import time
 
 from unmapfuzz.atomic import atomic_write
 from unmapfuzz.impls import ImplError
-from unmapfuzz.programs import ProgramError, load
+from unmapfuzz.programs import ProgramError, load_lines, unknown_expects
 from unmapfuzz.triage.explain import explain, reproducer_text
 from unmapfuzz.triage.minimize import Minimizer
 from unmapfuzz.verdict.check import check
 from unmapfuzz.verdict.signature import Signature, signatures
 
-from .impl_args import add_impl_arguments, selected_impls
+from .impl_args import add_impl_arguments, resolve
+from .options import add_verbosity_arguments
 
 
 def register(sub) -> None:
@@ -21,15 +22,19 @@ def register(sub) -> None:
         "minimize", help="shrink a failing program, keeping one signature",
         description="Shrink FILE to a small program that still shows SIG (default: the first signature "
                     "of its verdict) and stays valid under its profile, and print it as a commented "
-                    "reproducer with expect lines.  Exit 0 on success, 2 on bad input or when FILE "
-                    "shows no (or not that) signature.")
-    p.add_argument("file", metavar="FILE")
-    p.add_argument("-o", "--output", metavar="OUT", help="write the reproducer here (atomically) instead of stdout")
-    p.add_argument("--signature", metavar="SIG", help="IMPL/KIND/PLATFORM/MODE/LEVEL to keep")
+                    "reproducer with expect lines.  Exit 0 on success, 2 on bad input (FILE:LINE: on "
+                    "stderr), when FILE shows no (or not that) signature, or when OUT cannot be written.")
+    p.add_argument("file", metavar="FILE", help="the .ops program to shrink")
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="write the reproducer here, atomically (default: stdout)")
+    p.add_argument("--signature", metavar="SIG",
+                   help="IMPL/KIND/PLATFORM/MODE/LEVEL to keep (default: the first of FILE's verdict)")
     p.add_argument("--profile", choices=("realistic", "adversarial"),
                    help="judge validity under this profile (default: the program's own); "
                         "the reproducer records it")
     add_impl_arguments(p)
+    add_verbosity_arguments(p, quiet="no statistics line on stderr (the reproducer is still written)",
+                            verbose="also list the size of every program the minimiser accepted")
     p.set_defaults(func=run)
 
 
@@ -39,17 +44,22 @@ def run(args) -> int:
         return 2
 
     try:
-        impls = selected_impls(args)
+        impls, known = resolve(args)
     except ImplError as exc:
         return fail(str(exc))
     try:
-        program = load(args.file)
+        program, lines = load_lines(args.file)
     except ProgramError as exc:
         return fail(str(exc))
+    unknown = unknown_expects(program, lines, known)
+    if unknown:
+        for error in unknown[1:]:
+            print(f"unmapfuzz: {error}", file=sys.stderr)
+        return fail(str(unknown[0]))
     profile = args.profile or program.profile
     verdict = check(program, impls, profile)
     if verdict.invalid:
-        return fail(f"{args.file}: invalid program: {verdict.invalid}")
+        return fail(str(lines.invalid(verdict.invalid)))
     found = signatures(verdict)
     if args.signature:
         try:
@@ -82,6 +92,10 @@ def run(args) -> int:
             return fail(f"{args.output}: cannot write: {exc.strerror or exc}")
     else:
         sys.stdout.write(text)
-    print(f"{len(program.ops)} ops -> {len(small.ops)} ops, signature {signature} "
-          f"({minimizer.checks} checks, {elapsed:.2f}s)", file=sys.stderr)
+    if args.verbose:
+        sizes = " -> ".join(str(len(p.ops)) for p in minimizer.accepted)
+        print(f"accepted: {len(program.ops)} ops -> {sizes or 'nothing smaller'}", file=sys.stderr)
+    if not args.quiet:
+        print(f"{len(program.ops)} ops -> {len(small.ops)} ops, signature {signature} "
+              f"({minimizer.checks} checks, {elapsed:.2f}s)", file=sys.stderr)
     return 0

@@ -12,10 +12,13 @@ A corpus program records what each implementation did when it was added
   ``expect`` line;
 - ``unrecorded``: the file has no ``expect`` lines at all;
 - ``invalid``: the program is invalid now (a profile rule changed);
-- ``unreadable``: the file cannot be read or parsed.
+- ``unreadable``: the file cannot be read or parsed, or (given the names of
+  the implementations the command knows) an ``expect`` line names one that
+  does not exist: a typo or a forgotten ``--impl`` would otherwise pass
+  unnoticed.
 
-Only ``as recorded`` is clean.  An ``expect`` line for an implementation that
-did not run (an ``--impl`` not given this time) is left alone: it is neither
+Only ``as recorded`` is clean.  An ``expect`` line for a known implementation
+that did not run (left out by ``--impls``) is left alone: it is neither
 compared nor dropped by :func:`update_text`.  Divergences between
 implementations that the oracle passes are not recorded in ``expect`` lines
 and so are not compared.
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
-from unmapfuzz.programs import Expect, Program, ProgramError, load, parse
+from unmapfuzz.programs import Expect, Lines, Program, ProgramError, load_lines, parse, unknown_expects
 from unmapfuzz.verdict.check import check
 
 __all__ = ["AS_RECORDED", "NOW_FIXED", "CHANGED", "UNRECORDED", "INVALID", "UNREADABLE",
@@ -61,14 +64,16 @@ class ReplayResult:
     changes: list[tuple[str, Kinds | None, Kinds]] = field(default_factory=list)
     reason: str | None = None          # why invalid or unreadable
     updated: bool = False
+    lineno: int | None = None          # the line an invalid program's reason points at
 
     @property
     def clean(self) -> bool:
         return self.status == AS_RECORDED
 
     def line(self) -> str:
-        """One line for humans: ``FILE: STATUS[: details][ (updated)]``."""
-        text = f"{self.file}: {self.status}"
+        """One line for humans: ``FILE[:LINE]: STATUS[: details][ (updated)]``."""
+        where = self.file if self.lineno is None else f"{self.file}:{self.lineno}"
+        text = f"{where}: {self.status}"
         if self.status in (NOW_FIXED, CHANGED):
             text += ": " + "; ".join(f"{impl} {_kinds_text(old)} -> {_kinds_text(new)}"
                                      for impl, old, new in self.changes)
@@ -86,6 +91,8 @@ class ReplayResult:
                "actual": {k: list(v) for k, v in self.actual.items()}}
         if self.reason is not None:
             out["reason"] = self.reason
+        if self.lineno is not None:
+            out["line"] = self.lineno
         if self.updated:
             out["updated"] = True
         return out
@@ -117,24 +124,33 @@ def compare_kinds(expected: dict[str, Kinds], actual: dict[str, Kinds]) -> tuple
     return CHANGED, changes
 
 
-def replay_program(program: Program, file: str, impls: dict | None = None) -> ReplayResult:
+def replay_program(program: Program, file: str, impls: dict | None = None,
+                   lines: Lines | None = None) -> ReplayResult:
     expected = {e.impl: e.kinds for e in program.expects}
     verdict = check(program, impls, baseline=None)    # expect lines record runs, not judgements
     if verdict.invalid:
-        return ReplayResult(file, INVALID, expected, {}, reason=verdict.invalid)
+        line = lines.invalid(verdict.invalid).line if lines is not None else None
+        return ReplayResult(file, INVALID, expected, {}, reason=verdict.invalid, lineno=line)
     actual = {name: r.kinds for name, r in verdict.results.items()}
     status, changes = compare_kinds(expected, actual)
     return ReplayResult(file, status, expected, actual, changes)
 
 
-def replay_file(path: str, impls: dict | None = None) -> ReplayResult:
+def replay_file(path: str, impls: dict | None = None, known=None) -> ReplayResult:
     """Replay one file; a file that cannot be read or parsed is ``unreadable``
-    with the :class:`ProgramError` text (``FILE:LINE: reason``) as its reason."""
+    with the :class:`ProgramError` text (``FILE:LINE: reason``) as its reason.
+
+    With ``known`` (the names of every implementation the command knows), a
+    file whose ``expect`` names another is ``unreadable`` too, and nothing runs.
+    """
     try:
-        program = load(path)
+        program, lines = load_lines(path)
     except ProgramError as exc:
         return ReplayResult(path, UNREADABLE, reason=str(exc))
-    return replay_program(program, path, impls)
+    unknown = unknown_expects(program, lines, known) if known is not None else []
+    if unknown:
+        return ReplayResult(path, UNREADABLE, reason="; ".join(map(str, unknown)))
+    return replay_program(program, path, impls, lines)
 
 
 # -- rewriting expect lines ------------------------------------------------------

@@ -1,0 +1,177 @@
+"""The runs of a campaign directory: what campaign it holds, and what each run did.
+
+A directory holds one campaign: one engine, platform, mode, profile and set
+of implementations (its *identity*, :data:`IDENTITY`).  Running ``unmapfuzz
+fuzz`` on it again resumes that campaign, and a run with another identity is
+refused (:class:`CampaignMismatch`, exit 2) rather than started: its
+executions and buckets would be counted together with findings of a different
+configuration, and nothing afterwards could tell them apart.  Another
+``--out`` costs nothing.  Jobs, seed, time and ``--runs`` may differ from run
+to run.
+
+``summary.json`` is the ledger.  Its ``runs`` list has one entry per run
+(``started``, ``elapsed_seconds``, ``executions``, ``invalid``, ``jobs``,
+``seed``, ``finished``, ``stop``), and its top-level ``executions``,
+``invalid`` and ``elapsed_seconds`` are their sums, so they accumulate
+across resumes.  A run's entry is rewritten at every progress tick and at its
+stop; a run that was killed is brought up to date by the next one, from what
+its workers left behind (their stats files and libFuzzer's status lines,
+:func:`worker_stats`) before those are removed:
+
+1. fold the leftovers into the last run's entry (:func:`fold_leftovers`:
+   each figure becomes the larger of the two, so doing it twice changes
+   nothing) and write the ledger;
+2. remove the leftovers (:func:`remove_leftovers`), so that no later run
+   counts them again, and so that a new worker that happens to get an old
+   worker's pid cannot overwrite its stats;
+3. append the new run's entry and write the ledger.
+
+A crash between any two steps leaves a directory the next start handles the
+same way.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .libfuzzer import parse_libfuzzer
+from .outdir import CampaignError
+
+__all__ = ["IDENTITY", "CampaignMismatch", "identity_of", "previous_runs", "fold_leftovers",
+           "remove_leftovers", "worker_stats", "run_entry", "totals", "LOST"]
+
+IDENTITY = ("engine", "platform", "mode", "profile", "impls")
+OPTION = {"engine": "--engine", "platform": "--platform", "mode": "--mode", "profile": "--profile",
+          "impls": "implementations"}
+SUMMARY = "summary.json"
+LOST = "lost"           # the stop reason of a run whose campaign died without recording one
+
+
+class CampaignMismatch(CampaignError):
+    """The directory holds a campaign of another configuration."""
+
+
+def identity_of(summary: dict) -> dict:
+    """The identity fields a summary records (older summaries lack ``impls``)."""
+    return {key: summary[key] for key in IDENTITY if key in summary}
+
+
+def previous_runs(out: Path, identity: dict) -> tuple[list[dict], dict | None]:
+    """The runs ``out`` already holds and its summary, or refuse a campaign of another identity.
+
+    Raises :class:`CampaignMismatch` (different identity) or
+    :class:`~.outdir.CampaignError` (a summary that cannot be read).
+    """
+    path = Path(out) / SUMMARY
+    try:
+        summary = json.loads(path.read_text())
+        if not isinstance(summary, dict):
+            raise ValueError("not a JSON object")
+    except FileNotFoundError:
+        return [], None
+    except (OSError, ValueError) as exc:
+        raise CampaignError(f"{path}: cannot read this campaign's summary ({exc}); "
+                            "move it away to start the directory afresh") from None
+    recorded = identity_of(summary)
+    differences = [f"{OPTION[key]} {_shown(recorded[key])} (this run: {_shown(identity[key])})"
+                   for key in IDENTITY if key in recorded and recorded[key] != identity[key]]
+    if differences:
+        raise CampaignMismatch(f"{out}: holds a campaign with {'; '.join(differences)}; resume it with "
+                               "the same options, or give another --out")
+    runs = summary.get("runs")
+    if not isinstance(runs, list):        # a summary from before runs were recorded: one run
+        runs = [{"started": None, "elapsed_seconds": summary.get("elapsed_seconds", 0.0),
+                 "executions": summary.get("executions", 0), "invalid": summary.get("invalid", 0),
+                 "finished": bool(summary.get("finished")), "stop": None}]
+    return runs, summary
+
+
+def fold_leftovers(runs: list[dict], out: Path, engine: str) -> bool:
+    """Bring the last run's entry up to date with what its workers left; True when it changed."""
+    left = worker_stats(out, engine)
+    if not runs:
+        if not (left["execs"] or left["invalid"]):
+            return False
+        runs.append({"started": None, "elapsed_seconds": 0.0, "executions": 0, "invalid": 0,
+                     "finished": False, "stop": None})
+    last = dict(runs[-1])
+    last["executions"] = max(last.get("executions") or 0, left["execs"])
+    last["invalid"] = max(last.get("invalid") or 0, left["invalid"])
+    if last.get("started") and left["last"]:
+        last["elapsed_seconds"] = round(max(last.get("elapsed_seconds") or 0.0,
+                                            left["last"] - last["started"]), 1)
+    if not last.get("finished") and not last.get("stop"):
+        last["stop"] = LOST
+    changed = last != runs[-1]
+    runs[-1] = last
+    return changed
+
+
+def remove_leftovers(out: Path) -> list[Path]:
+    """Remove the workers' stats files and logs (already folded into the ledger); the paths removed."""
+    out = Path(out)
+    removed = [*(out / "stats").glob("*.json"), *(out / "workers").glob("*.log")]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
+def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
+    """Executions, invalid programs, coverage, and the time of the last sign of life, of the
+    workers whose stats files started at or after ``since`` (all, when None)."""
+    out = Path(out)
+    execs = invalid = cov = 0
+    last = 0.0
+    for f in (out / "stats").glob("*.json"):
+        try:
+            s = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if since is None or s.get("started", 0) >= since:
+            execs += s.get("execs", 0)
+            invalid += s.get("invalid", 0)
+            last = max(last, s.get("time", 0.0))
+    if engine == "atheris":
+        # libFuzzer exits without running Python's exit handlers, so its
+        # own status lines are the reliable count of executions.
+        execs = 0
+        for f in (out / "workers").glob("atheris-*.log"):
+            status = parse_libfuzzer(_tail(f))
+            cov = max(cov, status["cov"] or 0)
+            execs += status["executions"] or 0
+            try:
+                last = max(last, f.stat().st_mtime)
+            except OSError:
+                pass
+    return {"execs": execs, "invalid": invalid, "cov": cov, "last": last or None}
+
+
+def run_entry(started: float, jobs: int, seed: int) -> dict:
+    """A new run's entry in the ledger."""
+    return {"started": started, "elapsed_seconds": 0.0, "executions": 0, "invalid": 0, "jobs": jobs,
+            "seed": seed, "finished": False, "stop": None,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started))}
+
+
+def totals(runs: list[dict]) -> dict:
+    """The ledger's sums over ``runs``: executions, invalid, elapsed_seconds, exec_per_second."""
+    executions = sum(r.get("executions") or 0 for r in runs)
+    elapsed = round(sum(r.get("elapsed_seconds") or 0.0 for r in runs), 1)
+    return {"executions": executions, "invalid": sum(r.get("invalid") or 0 for r in runs),
+            "elapsed_seconds": elapsed, "exec_per_second": round(executions / elapsed, 1) if elapsed > 0 else 0.0}
+
+
+def _shown(value) -> str:
+    return ",".join(value) if isinstance(value, list) else str(value)
+
+
+def _tail(path: Path, size: int = 16384) -> str:
+    """The end of a worker's log: libFuzzer's latest status lines are there."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
