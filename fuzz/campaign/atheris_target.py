@@ -32,6 +32,7 @@ with atheris.instrument_imports(include=["unmapfuzz.impls"]):
     import unmapfuzz.impls.model.mapping  # noqa: F401
 
 from unmapfuzz.campaign.harness import CONFIG_ENV, Harness  # noqa: E402
+from unmapfuzz.campaign.libfuzzer import child_argv  # noqa: E402
 from unmapfuzz.generation.seeds import program_from_input  # noqa: E402
 from unmapfuzz.impls import is_builtin, resolve_impls  # noqa: E402
 
@@ -84,7 +85,7 @@ def main(argv: list[str]) -> None:
     test_one_input, harness = make_test_one_input(cfg)
     import atexit
     atexit.register(harness.close)
-    atheris.Setup(argv, test_one_input)
+    atheris.Setup(child_argv(argv, "unmapfuzz.campaign.atheris_target"), test_one_input)
     atheris.Fuzz()
 
 

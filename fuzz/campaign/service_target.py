@@ -22,6 +22,7 @@ with atheris.instrument_imports(include=["unmapfuzz.impls"]):
     import unmapfuzz.impls  # noqa: F401
     import unmapfuzz.impls.model.mapping  # noqa: F401
 
+from unmapfuzz.campaign.libfuzzer import child_argv  # noqa: E402
 from unmapfuzz.campaign.service import KNOWN_ENV, NewFinding, finding_text, new_signatures, target  # noqa: E402
 from unmapfuzz.generation.seeds import program_from_input  # noqa: E402
 from unmapfuzz.verdict.check import check  # noqa: E402
@@ -52,5 +53,5 @@ def main(name: str, argv: list[str]) -> None:
             read_known(known)
         except KnownListError as exc:
             sys.exit(f"{name}: {exc}")
-    atheris.Setup(argv, make_test_one_input(name, known))
+    atheris.Setup(child_argv(argv), make_test_one_input(name, known))
     atheris.Fuzz()
