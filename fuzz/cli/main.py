@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds", "targets", "crash")
+COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds", "targets", "crash", "merge")
 
 
 def build_parser() -> argparse.ArgumentParser:
