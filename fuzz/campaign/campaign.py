@@ -77,7 +77,7 @@ class Campaign:
         env[CONFIG_ENV] = json.dumps({
             "out": str(self.out), "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
             "impls": cfg.impls, "seed": cfg.seed * 1000 + index, "deadline": self.started + cfg.seconds,
-            "runs": cfg.runs,
+            "runs": cfg.runs, "known": None if cfg.known is None else str(cfg.known),
         })
         return env
 
