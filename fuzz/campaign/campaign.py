@@ -215,6 +215,11 @@ class Campaign:
             self.log.info("stop", reason=reason, executions=summary["executions"],
                           buckets=len(summary["buckets"]), new=len(summary["new"]))
             signal.signal(signal.SIGTERM, previous[signal.SIGTERM])
+        try:                        # the summary is written already: a report failure loses nothing
+            from .report import write_report
+            write_report(self.out)
+        except Exception as exc:
+            self.log.error("report_failed", error=repr(exc))
         self.progress(summary)
         return summary
 

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds", "targets", "crash", "merge")
+COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds", "targets", "crash", "merge", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:
