@@ -148,18 +148,25 @@ def _figure(data: dict):
                                      showlegend=False, line={"color": color}, mode="lines",
                                      hovertemplate="cov %{y}<br>%{x}<extra></extra>"), row=2, col=1)
     found = sorted((b for b in data["buckets"] if b.get("first_seen")), key=lambda b: b["first_seen"])
+    ends = [p["timestamp"] for r in data["runs"].values() for p in r["points"]]
+    end = _time(max(ends)) if ends else None
     for label, selected, color in (("all buckets", found, "#444444"),
                                    ("new buckets", [b for b in found if not b["known"]], "#d62728")):
         if not selected and label == "new buckets":
             continue
         x = [datetime.fromtimestamp(b["first_seen"], timezone.utc) for b in selected]
-        fig.add_trace(go.Scatter(x=x, y=list(range(1, len(selected) + 1)), name=label, mode="lines+markers",
+        y = list(range(1, len(selected) + 1))
+        text = [b["signature"] for b in selected]
+        if end is not None and end > x[-1]:      # carried on to the end: a flat tail is a saturated campaign
+            x, y, text = x + [end], y + [y[-1]], text + ["(no new bucket since)"]
+        fig.add_trace(go.Scatter(x=x, y=y, name=label, mode="lines+markers",
                                  line={"shape": "hv", "color": color}, marker={"size": 5},
-                                 text=[b["signature"] for b in selected],
-                                 hovertemplate="%{text}<br>bucket %{y} at %{x}<extra></extra>"), row=3, col=1)
+                                 text=text, hovertemplate="%{text}<br>bucket %{y} at %{x}<extra></extra>"),
+                      row=3, col=1)
     fig.update_layout(template="plotly_white", height=760, margin={"l": 60, "r": 20, "t": 40, "b": 40},
                       legend={"orientation": "h", "y": -0.08}, hovermode="closest")
-    fig.update_yaxes(rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(rangemode="tozero", row=3, col=1)     # coverage: the range that shows its growth
     fig.update_xaxes(title_text="time (UTC)", row=3, col=1)
     return fig
 
@@ -237,7 +244,8 @@ def _bucket_table(data: dict) -> str:
             f"<pre>{html.escape(b['reproducer'])}</pre></details></td></tr>")
     if not rows:
         return "<p>No buckets.</p>"
-    return ("<table class=buckets><tr><th>signature</th><th></th><th>count</th><th>first seen (UTC)</th>"
+    return ("<table class=buckets><colgroup><col class=sig><col class=tag><col class=num><col class=when><col>"
+            "</colgroup><tr><th>signature</th><th></th><th>count</th><th>first seen (UTC)</th>"
             "<th>what went wrong, in kernel terms</th></tr>" + "".join(rows) + "</table>")
 
 
@@ -267,12 +275,15 @@ h1{font-size:22px;margin:4px 0 2px} h2{font-size:18px;margin:28px 0 8px;border-b
 .numbers b{display:block;font-size:22px} .numbers span{color:#666;font-size:13px}
 table{border-collapse:collapse;background:#fff;width:100%} td,th{border:1px solid #e2e2e2;padding:5px 7px;vertical-align:top;text-align:left}
 th{background:#f3f3f3;font-weight:600} .mode{font-weight:400;color:#666}
-.matrix td{min-width:70px} .matrix th.impl{white-space:nowrap}
+.matrix{table-layout:fixed} .matrix th:first-child{width:90px} .matrix th.impl{white-space:nowrap}
+.matrix .chip{white-space:normal;font-size:11.5px}
 .chip{display:inline-block;border-radius:4px;padding:1px 6px;margin:1px 2px;font-size:12px;white-space:nowrap}
 .chip.known{background:#eceff3;color:#3c4650} .chip.new{background:#d62728;color:#fff;font-weight:600}
-.buckets .sig{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap;font-size:13px}
+.buckets{table-layout:fixed} .buckets col.sig{width:26%} .buckets col.tag{width:64px} .buckets col.num{width:80px}
+.buckets col.when{width:170px}
+.buckets td.sig{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px;overflow-wrap:anywhere}
 .buckets .num,.buckets .when{white-space:nowrap} .buckets tr.new td{background:#fff6f5}
-pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12.5px;margin:6px 0}
+pre{background:#f6f8fa;padding:8px;font-size:12.5px;margin:6px 0;white-space:pre-wrap;overflow-wrap:anywhere}
 details summary{cursor:pointer;color:#1f5fa8;font-size:13px}
 """
 
