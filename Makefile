@@ -3,7 +3,7 @@ PYTHON ?= python3.11
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup fuzz test wheel-check bench clean
+.PHONY: setup fuzz test wheel-check bench cflite-dry-run cflite-build clean
 
 $(BIN)/unmapfuzz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ wheel-check:
 
 bench: setup
 	$(BIN)/unmapfuzz bench
+
+# ClusterFuzzLite's build.sh, run here as the builder image runs it, then each
+# target under the service's libFuzzer flags: with a stand-in
+# compile_python_fuzzer (seconds), or with real PyInstaller bundles (minutes).
+cflite-dry-run: setup
+	rm -rf out/cflite && .clusterfuzzlite/dry-run out/cflite
+
+cflite-build: setup
+	rm -rf out/cflite && .clusterfuzzlite/dry-run --pyinstaller out/cflite
 
 clean:
 	rm -rf $(VENV) out build dist

@@ -108,6 +108,7 @@ def test_corpus_findings_are_known(path):
 def test_load_profile_from_environment(monkeypatch):
     """load_profile() takes UNMAPFUZZ_HYPOTHESIS, else ci under $CI, else dev."""
     before = settings.get_current_profile_name()
+    monkeypatch.delenv("UNMAPFUZZ_HYPOTHESIS_DB", raising=False)     # ci is derandomised without a database
     try:
         monkeypatch.setenv("UNMAPFUZZ_HYPOTHESIS", "long")
         assert load_profile() == "long" and settings.default.max_examples == 20_000

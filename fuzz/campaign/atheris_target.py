@@ -32,10 +32,9 @@ with atheris.instrument_imports(include=["unmapfuzz.impls"]):
     import unmapfuzz.impls.model.mapping  # noqa: F401
 
 from unmapfuzz.campaign.harness import CONFIG_ENV, Harness  # noqa: E402
-from unmapfuzz.generation.generator import draw_program  # noqa: E402
-from unmapfuzz.generation.sources import ByteSource  # noqa: E402
+from unmapfuzz.campaign.libfuzzer import child_argv  # noqa: E402
+from unmapfuzz.generation.seeds import program_from_input  # noqa: E402
 from unmapfuzz.impls import is_builtin, resolve_impls  # noqa: E402
-from unmapfuzz.programs import geometries  # noqa: E402
 
 DEFAULTS = {"out": "out/atheris", "platform": "arm64-4k-39", "mode": "stage2",
             "profile": "realistic", "impls": [], "max_ops": 12}
@@ -70,19 +69,13 @@ def instrumented_impls(specs: list[str]) -> dict:
 
 
 def make_test_one_input(cfg: dict):
-    pairs = geometries(cfg["platform"], cfg["mode"])
     harness = Harness(Path(cfg["out"]), instrumented_impls(cfg["impls"]), cfg["profile"], "atheris")
-    profile, max_ops = cfg["profile"], int(cfg["max_ops"])
+    platform, mode, profile, max_ops = cfg["platform"], cfg["mode"], cfg["profile"], int(cfg["max_ops"])
 
     def test_one_input(data: bytes) -> None:
-        if len(pairs) > 1:
-            if not data:
-                return
-            platform, mode = pairs[data[0] % len(pairs)]
-            data = data[1:]
-        else:
-            platform, mode = pairs[0]
-        harness.run(draw_program(ByteSource(data), platform, mode, profile, max_ops))
+        program = program_from_input(data, platform, mode, profile, max_ops)
+        if program is not None:
+            harness.run(program)
 
     return test_one_input, harness
 
@@ -92,7 +85,7 @@ def main(argv: list[str]) -> None:
     test_one_input, harness = make_test_one_input(cfg)
     import atexit
     atexit.register(harness.close)
-    atheris.Setup(argv, test_one_input)
+    atheris.Setup(child_argv(argv, "unmapfuzz.campaign.atheris_target"), test_one_input)
     atheris.Fuzz()
 
 

@@ -45,7 +45,7 @@ from .harness import CONFIG_ENV
 from .log import make_logger
 from .outdir import OutputDir, OutputError
 from .runs import fold_leftovers, previous_runs, remove_leftovers, run_entry, totals, worker_stats
-from .store import read_buckets
+from .store import read_buckets, remove_unfinished
 from .worker_process import WorkerProcess
 
 
@@ -130,7 +130,7 @@ class Campaign:
         env[CONFIG_ENV] = json.dumps({
             "out": str(self.out), "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
             "impls": cfg.impls, "seed": cfg.seed * 1000 + index, "deadline": self.started + cfg.seconds,
-            "runs": cfg.runs,
+            "runs": cfg.runs, "known": None if cfg.known is None else str(cfg.known),
         })
         return env
 
@@ -185,11 +185,14 @@ class Campaign:
                 w.wait()
 
     def note_exits(self) -> None:
-        """Log each worker that has exited since the last look (once per worker)."""
+        """Log each worker that has exited since the last look (once per worker), and remove
+        the buckets it was building when it died."""
         for w in self.workers:
             if w.poll() is not None and w.pid not in self.exited:
                 self.exited.add(w.pid)
-                self.log.warning("worker_exited", worker=w.name, pid=w.pid, status=w.returncode)
+                unfinished = remove_unfinished(self.out, w.pid)
+                self.log.warning("worker_exited", worker=w.name, pid=w.pid, status=w.returncode,
+                                 unfinished_buckets_removed=len(unfinished))
 
     def output_error(self) -> OutputError | None:
         """An error writing the output that a worker or the minimiser met, if any."""
@@ -307,6 +310,7 @@ class Campaign:
                     summary = self.summary(final=True, stop="output error" if error else reason)
                     self.log.info("stop", reason=summary["runs"][-1]["stop"], executions=summary["executions"],
                                   buckets=len(summary["buckets"]), new=len(summary["new"]))
+                    self.write_report()
                 except OSError as exc:
                     error = error or OutputError.from_os_error(exc, self.out)
             for sig, handler in previous.items():
@@ -316,6 +320,16 @@ class Campaign:
             raise error
         self.progress(summary)
         return summary
+
+    def write_report(self) -> None:
+        """``OUT/report.html``, written after the summary: a report that fails loses nothing."""
+        try:
+            from .report import write_report
+            write_report(self.out)
+        except OSError:
+            raise
+        except Exception as exc:   # a bug in the report must not cost the campaign its summary
+            self.log.error("report_failed", error=repr(exc))
 
     def wait_tick(self, seconds: float) -> None:
         """Sleep until the next progress tick, or less when a worker exits or stop() is called."""

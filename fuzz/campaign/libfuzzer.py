@@ -67,3 +67,22 @@ def _status_fields(line: str) -> dict:
             if value.isdigit():
                 fields[tok[:-1]] = int(value)
     return fields
+
+
+def child_argv(argv: list[str], module: str | None = None) -> list[str]:
+    """``argv`` with an ``argv[0]`` that libFuzzer can run again.
+
+    ``-merge=1``, ``-fork`` and ``-minimize_crash`` run the target anew as
+    ``argv[0] FLAGS...`` through the shell, with the arguments joined by
+    spaces.  Run as ``python -m MODULE`` or ``python FILE.py``, ``argv[0]`` is
+    a Python file, not a program, so it becomes the interpreter and the
+    module or file, quoted for that shell.  A frozen target (PyInstaller's
+    bundle, what a service runs) is a program already and keeps its own.
+    """
+    import os
+    import shlex
+    import sys
+    if not argv or getattr(sys, "frozen", False) or not argv[0].endswith(".py"):
+        return argv
+    runner = f"-m {module}" if module else shlex.quote(os.path.abspath(argv[0]))
+    return [f"{shlex.quote(sys.executable)} {runner}", *argv[1:]]

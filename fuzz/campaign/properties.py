@@ -21,7 +21,9 @@ Three ways to run the same property:
 
 Settings profiles (``ci``, ``dev``, ``long``) are registered on import;
 :func:`load_profile` picks one from ``UNMAPFUZZ_HYPOTHESIS`` (default ``ci``
-when ``CI`` is set, else ``dev``).
+when ``CI`` is set, else ``dev``).  Their example database, where failures
+are kept and replayed from, comes from ``UNMAPFUZZ_HYPOTHESIS_DB``
+(:func:`register_profiles`).
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule  # noqa: E402
 
 import unmapfuzz.impls as _impls  # noqa: E402
+from unmapfuzz.campaign.example_db import DB_ENV, configured_database  # noqa: E402
 from unmapfuzz.generation.generator import generator_for  # noqa: E402
 from unmapfuzz.generation.sources import DataSource  # noqa: E402
 from unmapfuzz.generation.strategies import programs  # noqa: E402
@@ -56,24 +59,43 @@ from unmapfuzz.verdict.check import DEFAULT_BASELINE, Runner, Verdict, check  # 
 from unmapfuzz.verdict.known import load_known, new_signatures  # noqa: E402
 from unmapfuzz.verdict.signature import Signature  # noqa: E402
 
-__all__ = ["PROFILE_ENV", "load_profile", "only_known_findings", "unknown_signatures",
+__all__ = ["PROFILE_ENV", "register_profiles", "load_profile", "only_known_findings", "unknown_signatures",
            "make_property", "test_programs_only_known", "UnmapMachine"]
 
 # -- settings profiles ------------------------------------------------------------------
 
 PROFILE_ENV = "UNMAPFUZZ_HYPOTHESIS"
 
-settings.register_profile(
-    "ci", derandomize=True, max_examples=60, deadline=None, database=None, print_blob=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("dev", max_examples=300, deadline=None)
-settings.register_profile("long", max_examples=20_000, deadline=None)
+
+
+def register_profiles() -> None:
+    """Register ``ci``, ``dev`` and ``long`` with the example database of
+    ``$UNMAPFUZZ_HYPOTHESIS_DB`` (:mod:`unmapfuzz.campaign.example_db`; unset: the
+    machine's shared directory), so that failures found anywhere are replayed first.
+
+    ``ci`` is derandomised, which Hypothesis allows only without a database: it
+    runs the same examples on every push unless the setting names a database
+    explicitly, and then it shares with the others (and is no longer derandomised).
+    """
+    shared = configured_database()
+    ci = {"derandomize": False, "database": shared} if os.environ.get(DB_ENV) else \
+        {"derandomize": True, "database": None}
+    settings.register_profile(
+        "ci", max_examples=60, deadline=None, print_blob=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], **ci)
+    settings.register_profile("dev", max_examples=300, deadline=None, database=shared)
+    settings.register_profile("long", max_examples=20_000, deadline=None, database=shared)
+
+
+register_profiles()
 
 
 def load_profile(name: str | None = None) -> str:
     """Load the settings profile ``name``, else ``$UNMAPFUZZ_HYPOTHESIS``, else ``ci``
-    when ``$CI`` is set and ``dev`` otherwise; return its name."""
+    when ``$CI`` is set and ``dev`` otherwise (registered anew, so that the database
+    setting in the environment now is the one used); return its name."""
     name = name or os.environ.get(PROFILE_ENV) or ("ci" if os.environ.get("CI") else "dev")
+    register_profiles()
     settings.load_profile(name)
     return name
 

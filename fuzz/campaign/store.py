@@ -46,14 +46,18 @@ def slug(signature: Signature) -> str:
 
 
 class FindingStore:
-    def __init__(self, out: Path, log=None, count_flush_seconds: float = 0.25):
+    def __init__(self, out: Path, log=None, count_flush_seconds: float = 0.25, count_id: str | None = None):
+        """``count_id`` names this store's count files (``count.<count_id>.json``) for a caller
+        whose counts must not add up when it runs again (a crash input imported twice);
+        by default they are this process's own, never reused."""
         self.out = Path(out)
         self.findings = self.out / "findings"
         self.findings.mkdir(parents=True, exist_ok=True)
         self.log = log
         self.flush_seconds = count_flush_seconds
         self.pid = os.getpid()
-        self.count_name = f"count.{self.pid}.{secrets.token_hex(4)}.json"
+        self.count_name = (f"count.{count_id}.json" if count_id is not None
+                           else f"count.{self.pid}.{secrets.token_hex(4)}.json")
         self.counts: dict[Signature, list] = {}      # sig -> [count, last_seen, last_flush]
 
     def record(self, signature: Signature, program_text: str, verdict_json: dict | None = None) -> bool:
@@ -80,7 +84,7 @@ class FindingStore:
         if bucket.exists():
             return False
         try:
-            tmp = Path(tempfile.mkdtemp(dir=self.findings, prefix=NEW_PREFIX))
+            tmp = Path(tempfile.mkdtemp(dir=self.findings, prefix=f"{NEW_PREFIX}{os.getpid()}-"))
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(bucket)) from None
         meta = dict(signature.to_json(), first_seen=now)
@@ -117,6 +121,18 @@ def _write_synced(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+
+
+def remove_unfinished(out: Path, pid: int) -> list[Path]:
+    """Remove the buckets a dead process ``pid`` was building (``findings/.new-PID-*``): they
+    were never renamed into place, so no bucket is lost; the next occurrence of that
+    signature builds its bucket again."""
+    removed = []
+    findings = Path(out) / "findings"
+    for tmp in findings.glob(f"{NEW_PREFIX}{pid}-*") if findings.is_dir() else ():
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
 
 
 def read_buckets(out: Path) -> list[dict]:

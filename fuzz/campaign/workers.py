@@ -6,9 +6,16 @@ through the same generator as atheris (:mod:`unmapfuzz.generation.generator`),
 from a different source of choices:
 
 - ``hypothesis``: a ``@given`` test over :class:`~unmapfuzz.generation.sources.DataSource`,
-  run in batches with fresh seeds, generation phase only.  It never fails: a
-  finding is recorded and the search goes on (our minimiser, not hypothesis's
-  shrinker, reduces it, because it knows how to keep the signature);
+  run in batches with fresh seeds, without shrinking (our minimiser, not
+  hypothesis's shrinker, reduces a finding, because it knows how to keep the
+  signature).  Every finding is recorded and the search goes on; a *new*
+  one (:func:`~unmapfuzz.campaign.service.new_signatures`) also fails the
+  batch, so that Hypothesis saves it in the example database
+  (:mod:`~unmapfuzz.campaign.example_db`, shared by every worker, and by
+  other machines when it is a shared directory or Redis).  A worker's first
+  batch replays what the database holds for its configuration, so a finding
+  made anywhere is recorded here too; later batches only generate, since a
+  replayed failure would end each batch before it generated anything;
 - ``random``: :class:`~unmapfuzz.generation.sources.RandomSource` over ``random.Random``, the
   plain baseline the benchmark compares against.
 
@@ -37,8 +44,13 @@ from .outdir import OutputError
 from .worker_process import ENVIRONMENT_EXIT
 
 
-class _Stop(Exception):
-    pass
+class _Stop(KeyboardInterrupt):
+    """Ends a batch.  A KeyboardInterrupt, because Hypothesis saves the input of
+    any other exception in its database as a failure, and this is none."""
+
+
+class _NewFinding(Exception):
+    """A batch's test failed on a new finding (already recorded by the harness)."""
 
 
 # Set by SIGTERM.  The handler only sets it: an exception raised from a signal
@@ -67,37 +79,71 @@ def run_hypothesis(cfg: dict) -> Harness:
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis import strategies as st
+    from hypothesis.errors import Flaky
+
+    from .example_db import configured_database
+    from .service import new_signatures
 
     harness = Harness(Path(cfg["out"]), resolve_impls(cfg.get("impls", [])), cfg["profile"], "hypothesis")
     pairs = geometries(cfg["platform"], cfg["mode"])
     deadline = cfg["deadline"]
     max_ops = int(cfg.get("max_ops", 12))
     runs = cfg.get("runs") or float("inf")
+    known = cfg.get("known")
+    database = configured_database(
+        f"unmapfuzz-engine/{cfg['platform']}/{cfg['mode']}/{cfg['profile']}/{max_ops}/{','.join(cfg.get('impls', []))}")
 
-    @settings(max_examples=500, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
-    @given(st.data())
+    def stop_due() -> bool:
+        return time.time() >= deadline or harness.execs >= runs or _stop_requested
+
     def one(data):
-        if time.time() >= deadline or harness.execs >= runs or _stop_requested:
+        if stop_due():
             raise _Stop
         platform, mode = pairs[data.draw(st.integers(0, len(pairs) - 1))] if len(pairs) > 1 else pairs[0]
-        harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
+        verdict = harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
+        new = new_signatures(verdict, cfg["profile"], known)
+        if new:
+            raise _NewFinding(", ".join(map(str, new)))
+
+    def batch_test(number: int, phases: list):
+        # A fresh @given wrapper per batch, @seed inside @settings: @seed alone
+        # would also switch the database off.
+        return settings(max_examples=500, deadline=None, database=database, phases=phases,
+                        report_multiple_bugs=True, suppress_health_check=list(HealthCheck))(
+            hypothesis_seed(number)(given(st.data())(one)))
 
     batch = cfg.get("seed", 0) * 1_000_003
+    phases = [Phase.reuse, Phase.generate]
     try:
-        while time.time() < deadline and harness.execs < runs and not _stop_requested:
+        while not stop_due():
             batch += 1
             try:
-                hypothesis_seed(batch)(one)()
+                batch_test(batch, phases)()
             except _Stop:
                 break
-            except Exception as exc:  # hypothesis wraps _Stop in some versions
-                if "_Stop" in repr(exc) or isinstance(getattr(exc, "__cause__", None), _Stop):
-                    break
-                raise
+            except Flaky:
+                # A batch that failed on a new finding replays it once more to report
+                # it; stopped meanwhile, the replay draws less and Hypothesis calls it
+                # flaky.  The finding is recorded and saved by then.
+                if not stop_due():
+                    raise
+                break
+            except Exception as exc:
+                if not _only_new_findings(exc):
+                    raise
+            phases = [Phase.generate]
     finally:
         harness.close()
     return harness
+
+
+def _only_new_findings(exc: BaseException) -> bool:
+    """Whether a failed batch failed on new findings alone (one, or a group of them)."""
+    if isinstance(exc, _NewFinding):
+        return True
+    if isinstance(exc, BaseExceptionGroup):
+        return all(_only_new_findings(e) for e in exc.exceptions)
+    return False
 
 
 def _interrupt(*_args):

@@ -70,6 +70,13 @@ def run(args) -> int:
         except KnownListError as exc:
             print(f"unmapfuzz: {exc}", file=sys.stderr)
             return 2
+    if args.engine == "hypothesis":
+        from unmapfuzz.campaign.example_db import DatabaseSpecError, configured_database
+        try:
+            configured_database()          # $UNMAPFUZZ_HYPOTHESIS_DB: fail now, not in every worker
+        except DatabaseSpecError as exc:
+            print(f"unmapfuzz: {exc}", file=sys.stderr)
+            return 2
     impl_specs = [_absolute_spec(s) for s in args.impl]
     from unmapfuzz.campaign.campaign import Campaign, CampaignConfig   # structlog only when fuzzing
     from unmapfuzz.campaign.outdir import CampaignError

@@ -18,7 +18,7 @@ import unmapfuzz
 from .options import Parser
 from .pipes import pipe_safe_streams
 
-COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds")
+COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds", "targets", "crash", "merge", "report")
 
 
 def build_parser() -> Parser:

@@ -24,7 +24,8 @@ from unmapfuzz.atomic import atomic_write
 from unmapfuzz.programs import Program, ProgramError, geometries, load_lines
 from unmapfuzz.reference.profiles import validate
 
-from .generator import MAX_ENCODED_OPS, encode_program
+from .generator import MAX_ENCODED_OPS, draw_program, encode_program
+from .sources import ByteSource
 
 
 def seed_bytes(program: Program, platform: str, mode: str) -> bytes | None:
@@ -39,6 +40,26 @@ def seed_bytes(program: Program, platform: str, mode: str) -> bytes | None:
         return None
     body = encode_program(program)
     return bytes([pairs.index(key)]) + body if len(pairs) > 1 else body
+
+
+def program_from_input(data: bytes, platform: str, mode: str, profile: str, max_ops: int) -> Program | None:
+    """The program an atheris input stands for under this configuration: the inverse of
+    :func:`seed_bytes`, and what every libFuzzer target runs.
+
+    When the configuration covers several (platform, mode) pairs the first
+    byte selects one, so an empty input stands for no program (None).  A crash
+    input a fuzzing service reports decodes to its program only under the
+    configuration of the target that found it.
+    """
+    pairs = geometries(platform, mode)
+    if len(pairs) > 1:
+        if not data:
+            return None
+        platform, mode = pairs[data[0] % len(pairs)]
+        data = data[1:]
+    else:
+        platform, mode = pairs[0]
+    return draw_program(ByteSource(data), platform, mode, profile, max_ops)
 
 
 def program_files(paths) -> list[Path]:
