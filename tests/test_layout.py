@@ -132,3 +132,24 @@ def test_importing_a_package_does_not_import_the_implementations(package):
     code = f"import sys, {package}; print([m for m in sys.modules if m.startswith('unmapfuzz.impls')])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/")
     assert out.stdout.strip() == "[]"
+
+
+def test_atheris_instruments_the_walkers_and_nothing_else():
+    """The instrumentation lists name every built-in implementation's module, and every other module of
+    unmapfuzz.impls (the registry and the model) as left out."""
+    from unmapfuzz.campaign.instrument import NOT_INSTRUMENTED, WALKERS
+    from unmapfuzz.impls import BUILTIN
+    impls_modules = {name for name, _, _ in MODULES if name.startswith("unmapfuzz.impls")}
+    assert set(WALKERS) == {fn.__module__ for fn in BUILTIN.values()}
+    assert impls_modules == set(WALKERS) | (set(NOT_INSTRUMENTED) - {"unmapfuzz"})
+
+
+def test_the_atheris_target_instruments_only_the_walkers():
+    """Started as a campaign starts it, the target instruments exactly the implementations' modules."""
+    code = ("import sys; sys.argv = ['x', '-runs=1']\n"
+            "import unmapfuzz.campaign.atheris_target\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    instrumented = {line.split()[-1] for line in (out.stdout + out.stderr).splitlines()
+                    if line.startswith("INFO: Instrumenting ")}
+    from unmapfuzz.campaign.instrument import WALKERS
+    assert instrumented == set(WALKERS), out.stdout + out.stderr

@@ -6,12 +6,12 @@ Run it as a libFuzzer binary (``-fork``, ``-jobs``, ``-merge``,
     UNMAPFUZZ_CONFIG='{"out": "out/af", "platform": "arm64-4k-39", "mode": "stage2"}' \\
         python -m unmapfuzz.campaign.atheris_target out/af/corpus -max_total_time=60
 
-``unmapfuzz fuzz --engine atheris`` runs it for you.  Only
-:mod:`unmapfuzz.impls` (the model and the implementations) is instrumented:
-coverage of the oracle or the logging would slow every run and guide nothing.
-That is why this module imports the implementations before anything else of
-unmapfuzz does: ``atheris.instrument_imports`` only sees modules imported
-inside it.
+``unmapfuzz fuzz --engine atheris`` runs it for you.  Only the
+implementations are instrumented (:mod:`unmapfuzz.campaign.instrument`):
+coverage of the model, the oracle or the logging would slow every run and
+guide nothing.  That is why this module imports the implementations before
+anything else of unmapfuzz does: ``atheris.instrument_imports`` only sees
+modules imported inside it.
 
 The configuration comes from the environment (``UNMAPFUZZ_CONFIG``, JSON), so
 that libFuzzer's own children inherit it.  When it covers several
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["unmapfuzz.impls"]):
-    import unmapfuzz.impls  # noqa: F401
-    import unmapfuzz.impls.model.mapping  # noqa: F401
+from unmapfuzz.campaign.instrument import import_instrumented  # noqa: E402
+
+import_instrumented()
 
 from unmapfuzz.campaign.harness import CONFIG_ENV, Harness  # noqa: E402
 from unmapfuzz.campaign.libfuzzer import child_argv  # noqa: E402

@@ -2,39 +2,63 @@
 
 The harness decodes nothing and generates nothing; it takes a program, calls
 :func:`unmapfuzz.verdict.check.check`, records each signature of the verdict in the
-campaign's :class:`FindingStore`, and counts executions in a small stats file
-the campaign reads for its progress line.  A finding never stops the engine.
+campaign's :class:`FindingStore` (with whether the baseline explains it), and
+counts executions in a small stats file the campaign reads for its progress
+line.  A finding never stops the engine.
+
+Campaigns run the same program many times (libFuzzer's mutations and
+Hypothesis's draws land on programs already run), and a verdict is a pure
+function of the program: the harness keeps the judgements of the last
+:data:`MEMO_SIZE` programs and counts a repeat without checking it again.
+Under atheris a repeat then runs no implementation code, which loses nothing:
+the same program's coverage was seen the first time.  The program's text and
+the verdict's JSON are made only when a new bucket needs them.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
+from unmapfuzz.programs import Program
 from unmapfuzz.programs import format as format_program
-from unmapfuzz.verdict.check import check
-from unmapfuzz.verdict.signature import signatures
+from unmapfuzz.verdict.check import DEFAULT_BASELINE, check
+from unmapfuzz.verdict.signature import Signature, judged
 
 from .log import make_logger
 from .store import FindingStore
 
 CONFIG_ENV = "UNMAPFUZZ_CONFIG"
+MEMO_SIZE = 20_000
+
+Judged = tuple[tuple[Signature, bool], ...] | None
+"""A program's signatures with whether the baseline explains each; None for an invalid program."""
 
 
 class Harness:
-    def __init__(self, out: Path, impls: dict, profile: str, engine: str, log=None,
-                 stats_every: float = 2.0):
+    def __init__(self, out: Path, impls: dict, profile: str, engine: str, log=None, stats_every: float = 2.0,
+                 *, baseline: str = DEFAULT_BASELINE, specs: dict[str, str] | None = None,
+                 memo_size: int = MEMO_SIZE):
+        """``specs``: how each implementation was given (``--impl`` specs; built-ins by
+        name), recorded in every new bucket so that its reproducer can name them."""
         self.out = Path(out)
         self.impls = impls
         self.profile = profile
         self.engine = engine
+        self.baseline = baseline
         self.log = log if log is not None else make_logger(self.out, role=engine)
-        self.store = FindingStore(self.out, self.log)
+        self.store = FindingStore(self.out, self.log, meta={
+            "impls": specs if specs is not None else {name: name for name in impls},
+            "baseline": baseline, "profile": profile})
+        self.memo: OrderedDict[Program, Judged] = OrderedDict()
+        self.memo_size = memo_size
         self.execs = 0
         self.invalid = 0
         self.findings = 0
+        self.repeats = 0
         self.started = time.time()
         self.stats_every = stats_every
         self.next_stats = self.started + stats_every
@@ -43,30 +67,49 @@ class Harness:
         self.stats_path = self.stats_dir / f"{engine}.{os.getpid()}.json"
         self.extra: dict = {}
 
-    def run(self, program):
-        verdict = check(program, self.impls, self.profile)
+    def judge(self, program: Program) -> tuple[Judged, object]:
+        """``program``'s judgement, from the memo when it ran before; and its verdict when it
+        was checked now (None on a repeat)."""
+        memo = self.memo
+        found = memo.get(program, memo)
+        if found is not memo:
+            memo.move_to_end(program)
+            self.repeats += 1
+            return found, None
+        verdict = check(program, self.impls, self.profile, baseline=self.baseline)
+        found = None if verdict.invalid else tuple(judged(verdict).items())
+        memo[program] = found
+        if len(memo) > self.memo_size:
+            memo.popitem(last=False)
+        return found, verdict
+
+    def run(self, program: Program) -> Judged:
+        """Check ``program`` (or count a repeat) and record what it shows; its judgement."""
+        found, verdict = self.judge(program)
         self.execs += 1
-        if verdict.invalid:
+        if found is None:
             self.invalid += 1
-        else:
-            found = signatures(verdict)
-            if found:
-                self.findings += 1
-                text = None
-                for sig in found:
-                    if text is None:
-                        text = format_program(program, header=(f"found by the {self.engine} engine",))
-                    self.store.record(sig, text, verdict.to_json())
+        elif found:
+            self.findings += 1
+
+            def text() -> str:
+                return format_program(program, header=(f"found by the {self.engine} engine",))
+
+            def verdict_json() -> dict:   # on a repeat, every bucket it needs is there: almost never called
+                return (verdict or check(program, self.impls, self.profile, baseline=self.baseline)).to_json()
+
+            for sig, explained in found:
+                self.store.record(sig, text, verdict_json, explained)
         if self.execs & 63 == 0 and time.time() >= self.next_stats:
             self.write_stats()
-        return verdict
+        return found
 
     def write_stats(self) -> None:
         now = time.time()
         self.next_stats = now + self.stats_every
         atomic_write(self.stats_path, json.dumps(dict(
             engine=self.engine, pid=os.getpid(), execs=self.execs, invalid=self.invalid,
-            findings=self.findings, started=self.started, time=now, **self.extra)))
+            findings=self.findings, repeats=self.repeats, started=self.started, time=now, **self.extra)))
 
     def close(self) -> None:
         self.store.flush_all()

@@ -31,13 +31,13 @@ import os
 import sys
 
 if __name__ == "__main__":
-    # Coverage for atheris: instrument the model and the implementations
-    # before anything imports them (as unmapfuzz.campaign.atheris_target does).
+    # Coverage for atheris: instrument the implementations before anything
+    # imports them (as unmapfuzz.campaign.atheris_target does).
     import atheris
 
-    with atheris.instrument_imports(include=["unmapfuzz.impls"]):
-        import unmapfuzz.impls  # noqa: F401
-        import unmapfuzz.impls.model.mapping  # noqa: F401
+    from unmapfuzz.campaign.instrument import import_instrumented
+
+    import_instrumented()
 
 import functools  # noqa: E402
 

@@ -43,11 +43,13 @@ from unmapfuzz.impls.model.platforms import KVM_PHYS_SIZE, PLATFORMS
 from unmapfuzz.programs import GUEST_PA_LIMIT, Expect, Program, geometries
 from unmapfuzz.programs import format as format_program
 from unmapfuzz.verdict.check import Verdict
-from unmapfuzz.verdict.known import is_known, load_known
+from unmapfuzz.verdict.known import load_known
+from unmapfuzz.verdict.known import new_among as known_new_among
+from unmapfuzz.verdict.known import new_signatures as known_new_signatures
 from unmapfuzz.verdict.signature import Signature, signatures
 
 __all__ = ["ServiceTarget", "TARGETS", "KNOWN_ENV", "NewFinding", "target", "target_for_file",
-           "new_signatures", "finding_text", "dictionary", "write_target_files"]
+           "new_signatures", "new_among", "finding_text", "dictionary", "write_target_files"]
 
 # Where a target reads a replacement known list (tests; a service never sets it).
 KNOWN_ENV = "UNMAPFUZZ_KNOWN"
@@ -107,14 +109,19 @@ def _patterns(known: str | None, profile: str) -> tuple[str, ...]:
 
 
 def new_signatures(verdict: Verdict, profile: str, known: str | os.PathLike[str] | None = None) -> list[Signature]:
-    """The signatures of ``verdict`` that are news: none of the known list's
-    patterns for ``profile`` matches them (``known``: a replacement list).
+    """The signatures of ``verdict`` that are news: the baseline does not explain them on
+    this program and none of the known list's patterns for ``profile`` matches them
+    (``known``: a replacement list; see :func:`unmapfuzz.verdict.known.new_signatures`).
 
     This is the one judgement a service target makes before it raises; when
     "new" comes to mean something else, it changes here.
     """
-    patterns = list(_patterns(None if known is None else str(known), profile))
-    return [s for s in signatures(verdict) if not is_known(str(s), patterns)]
+    return known_new_signatures(verdict, list(_patterns(None if known is None else str(known), profile)))
+
+
+def new_among(found, profile: str, known: str | os.PathLike[str] | None = None) -> list[Signature]:
+    """:func:`new_signatures` for a harness's judgement (``(signature, explained)`` pairs)."""
+    return known_new_among(found, list(_patterns(None if known is None else str(known), profile)))
 
 
 class NewFinding(AssertionError):

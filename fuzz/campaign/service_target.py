@@ -18,9 +18,9 @@ import sys
 
 import atheris
 
-with atheris.instrument_imports(include=["unmapfuzz.impls"]):
-    import unmapfuzz.impls  # noqa: F401
-    import unmapfuzz.impls.model.mapping  # noqa: F401
+from unmapfuzz.campaign.instrument import import_instrumented
+
+import_instrumented()
 
 from unmapfuzz.campaign.libfuzzer import child_argv  # noqa: E402
 from unmapfuzz.campaign.service import KNOWN_ENV, NewFinding, finding_text, new_signatures, target  # noqa: E402

@@ -3,7 +3,10 @@
 Layout of ``DIR``::
 
     findings/<slug>/first.ops      the first program seen with this signature
-    findings/<slug>/meta.json      signature fields and first-seen time
+    findings/<slug>/meta.json      signature fields, first-seen time, whether the baseline explained
+                                   that first program, and the campaign's implementations and baseline
+    findings/<slug>/unexplained.ops  the first program the baseline did not explain, when first.ops
+                                   was one it did (see below)
     findings/<slug>/count.<pid>.<token>.json   one process's count and last-seen time
     findings/<slug>/minimized.ops  the minimised reproducer (when done)
     log.jsonl                      every event, one JSON object a line (structlog)
@@ -19,12 +22,24 @@ same file; a reader sums them.  A count file's name carries a random token
 beside the pid, because pids come round again: a resumed campaign's worker
 with an old worker's pid must not overwrite that worker's count.
 
+A signature can be explained by the baseline on one program (the baseline
+shows the same there: a bug the implementation merely shares) and not on
+another.  A bucket is *new* when any of its programs was not explained (and
+no known.txt pattern names it), so its reproducer must be such a program: the
+first unexplained occurrence of a bucket created from an explained one is
+written once, exclusively (a hard link into place), as ``unexplained.ops``.
+
+Counts are flushed at most once a second per signature and without
+``fsync`` (:func:`~unmapfuzz.atomic.replace_file`): a ``kill -9`` loses
+nothing the process wrote, at most its last second of counting.
+
 A write that fails (a full disk, a file size limit) raises :class:`OSError`
 naming the file or bucket; a bucket that could not be completed is removed
 again, so what stays in ``findings/`` is still only complete buckets.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,11 +49,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from unmapfuzz.atomic import atomic_write
+from collections.abc import Callable
+
+from unmapfuzz.atomic import replace_file
 from unmapfuzz.verdict.signature import Signature
 
 
 NEW_PREFIX = ".new-"      # a bucket being built; one a killed writer left is cleaned at the next start
+UNEXPLAINED = "unexplained.ops"
+
+Text = str | Callable[[], str]
+"""A program's text, or a function that makes it: made only when a file needs it."""
 
 
 def slug(signature: Signature) -> str:
@@ -46,10 +67,12 @@ def slug(signature: Signature) -> str:
 
 
 class FindingStore:
-    def __init__(self, out: Path, log=None, count_flush_seconds: float = 0.25, count_id: str | None = None):
+    def __init__(self, out: Path, log=None, count_flush_seconds: float = 1.0, count_id: str | None = None,
+                 meta: dict | None = None):
         """``count_id`` names this store's count files (``count.<count_id>.json``) for a caller
         whose counts must not add up when it runs again (a crash input imported twice);
-        by default they are this process's own, never reused."""
+        by default they are this process's own, never reused.  ``meta``: fields every new
+        bucket's ``meta.json`` records (the campaign's implementations and baseline)."""
         self.out = Path(out)
         self.findings = self.out / "findings"
         self.findings.mkdir(parents=True, exist_ok=True)
@@ -59,15 +82,26 @@ class FindingStore:
         self.count_name = (f"count.{count_id}.json" if count_id is not None
                            else f"count.{self.pid}.{secrets.token_hex(4)}.json")
         self.counts: dict[Signature, list] = {}      # sig -> [count, last_seen, last_flush]
+        self.meta = dict(meta or {})
+        self.unexplained: set[Signature] = set()     # buckets known to hold an unexplained program
 
-    def record(self, signature: Signature, program_text: str, verdict_json: dict | None = None) -> bool:
-        """Count one occurrence; create the bucket if it is new.  True when new."""
+    def record(self, signature: Signature, program_text: Text,
+               verdict_json: dict | Callable[[], dict] | None = None, explained: bool = False) -> bool:
+        """Count one occurrence; create the bucket if it is new.  True when new.
+
+        ``explained``: the baseline shows this finding too on this program.  The
+        program's text and the verdict are only made when a file needs them.
+        """
         now = time.time()
         entry = self.counts.get(signature)
         new = False
         if entry is None:
-            new = self._create(signature, program_text, verdict_json, now)
+            new = self._create(signature, program_text, verdict_json, now, explained)
             entry = self.counts[signature] = [0, now, 0.0]
+            if new and not explained:
+                self.unexplained.add(signature)
+        if not explained and signature not in self.unexplained:
+            self._mark_unexplained(signature, program_text)
         entry[0] += 1
         entry[1] = now
         if new or now - entry[2] >= self.flush_seconds:
@@ -79,7 +113,7 @@ class FindingStore:
                 self.log.info("repeat", signature=str(signature), count=entry[0])
         return new
 
-    def _create(self, signature, program_text, verdict_json, now) -> bool:
+    def _create(self, signature, program_text, verdict_json, now, explained) -> bool:
         bucket = self.findings / slug(signature)
         if bucket.exists():
             return False
@@ -87,9 +121,10 @@ class FindingStore:
             tmp = Path(tempfile.mkdtemp(dir=self.findings, prefix=f"{NEW_PREFIX}{os.getpid()}-"))
         except OSError as exc:
             raise OSError(exc.errno, exc.strerror, str(bucket)) from None
-        meta = dict(signature.to_json(), first_seen=now)
+        meta = dict(signature.to_json(), first_seen=now, explained_by_baseline=explained, **self.meta)
         if verdict_json is not None:
-            meta["verdict"] = verdict_json
+            meta["verdict"] = verdict_json() if callable(verdict_json) else verdict_json
+        program_text = program_text() if callable(program_text) else program_text
         try:
             _write_synced(tmp / "first.ops", program_text)
             _write_synced(tmp / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
@@ -104,11 +139,30 @@ class FindingStore:
             return False
         return True
 
+    def _mark_unexplained(self, signature: Signature, program_text: Text) -> None:
+        """Give the bucket its first program the baseline does not explain, once, whoever
+        writes it first (a hard link fails if the file is there)."""
+        bucket = self.findings / slug(signature)
+        self.unexplained.add(signature)
+        if not bucket.is_dir() or (bucket / UNEXPLAINED).exists():
+            return
+        text = program_text() if callable(program_text) else program_text
+        tmp = bucket / f".{UNEXPLAINED}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        try:
+            _write_synced(tmp, text)
+            os.link(tmp, bucket / UNEXPLAINED)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(bucket / UNEXPLAINED)) from None
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
     def _flush(self, signature, entry) -> None:
         bucket = self.findings / slug(signature)
         if bucket.is_dir():
-            atomic_write(bucket / self.count_name,
-                         json.dumps({"count": entry[0], "last_seen": entry[1]}))
+            replace_file(bucket / self.count_name, json.dumps({"count": entry[0], "last_seen": entry[1]}))
         entry[2] = time.time()
 
     def flush_all(self) -> None:
@@ -153,11 +207,14 @@ def read_buckets(out: Path) -> list[dict]:
                 continue
             count += c["count"]
             last = max(last or 0, c["last_seen"])
+        unexplained = bucket / UNEXPLAINED
+        explained = bool(meta.get("explained_by_baseline")) and not unexplained.is_file()
         buckets.append({
             "signature": meta["signature"], "impl": meta["impl"], "kind": meta["kind"],
             "platform": meta["platform"], "mode": meta["mode"], "level": meta["level"],
             "count": max(count, 1), "first_seen": meta.get("first_seen"), "last_seen": last,
-            "program": str(bucket / "first.ops"),
+            "explained_by_baseline": explained, "baseline": meta.get("baseline"),
+            "program": str(unexplained if unexplained.is_file() else bucket / "first.ops"),
             "minimized": str(bucket / "minimized.ops") if (bucket / "minimized.ops").is_file() else None,
         })
     return buckets

@@ -82,7 +82,7 @@ def run_hypothesis(cfg: dict) -> Harness:
     from hypothesis.errors import Flaky
 
     from .example_db import configured_database
-    from .service import new_signatures
+    from .service import new_among
 
     harness = Harness(Path(cfg["out"]), resolve_impls(cfg.get("impls", [])), cfg["profile"], "hypothesis")
     pairs = geometries(cfg["platform"], cfg["mode"])
@@ -100,8 +100,8 @@ def run_hypothesis(cfg: dict) -> Harness:
         if stop_due():
             raise _Stop
         platform, mode = pairs[data.draw(st.integers(0, len(pairs) - 1))] if len(pairs) > 1 else pairs[0]
-        verdict = harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
-        new = new_signatures(verdict, cfg["profile"], known)
+        found = harness.run(draw_program(DataSource(data), platform, mode, cfg["profile"], max_ops))
+        new = new_among(found, cfg["profile"], known)
         if new:
             raise _NewFinding(", ".join(map(str, new)))
 

@@ -242,26 +242,44 @@ class Runner:
                  step_budget: int = 10_000, fast: bool = True, lockstep: bool = True, guard: Guard | None = None):
         if baseline is not None and baseline not in impls:
             raise ValueError(f"the baseline {baseline!r} is not among the implementations ({', '.join(impls)})")
-        self.program = Program(program.platform, program.mode, (), program.profile)
+        self.header = Program(program.platform, program.mode, (), program.profile)
+        self.ops: list = []
         self.baseline = baseline
         self.guard = guard or Guard()
         self.impls = {name: _Impl(name, fn) for name, fn in impls.items()}
+        self.pool_key = (program.platform, program.mode, step_budget, fast)
+        self.home: Machine | None = None
 
-        def new_group(members):
-            machine = Machine(program.platform, program.mode, step_budget, fast)
+        def new_group(members, machine):
             group = _Group(machine, Oracle(machine), members)
             for x in members:
                 x.group = group
             return group
 
         members = list(self.impls.values())
-        self.groups = [new_group(members)] if lockstep else [new_group([x]) for x in members]
+        if lockstep:
+            self.home = _pristine_machine(self.pool_key)
+            self.groups = [new_group(members, self.home)]
+        else:
+            self.groups = [new_group([x], Machine(program.platform, program.mode, step_budget, fast))
+                           for x in members]
+
+    @property
+    def program(self) -> Program:
+        """The program of the operations applied so far."""
+        return self.header.with_ops(self.ops)
+
+    def release(self) -> None:
+        """Give the shared machine back to the pool, reset, once its verdict is taken."""
+        if self.home is not None:
+            _release_machine(self.pool_key, self.home)
+            self.home = None
 
     # -- one operation -------------------------------------------------------------------
 
     def apply(self, op) -> None:
-        n = len(self.program.ops)
-        self.program = self.program.with_ops(self.program.ops + (op,))
+        n = len(self.ops)
+        self.ops.append(op)
         groups = []
         for group in self.groups:
             if isinstance(op, Map):
@@ -380,7 +398,7 @@ class Runner:
         return verdict
 
     def _findings(self) -> list[Finding]:
-        ops = self.program.ops
+        ops = self.ops
         is_unmap = [not isinstance(op, Map) for op in ops]
         base = self.impls.get(self.baseline) if self.baseline else None
 
@@ -512,4 +530,30 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
         if all(x.stopped for x in runner.impls.values()):
             break
         runner.apply(op)
-    return runner.verdict()
+    verdict = runner.verdict()
+    runner.release()
+    return verdict
+
+
+# -- pristine machines ------------------------------------------------------------------------
+
+_POOL: dict[tuple, list[Machine]] = {}
+_POOL_SIZE = 4      # per geometry: enough for a check and a nested one (the minimiser's)
+
+
+def _pristine_machine(key: tuple) -> Machine:
+    """A machine as ``Machine(*key)`` builds it: from the pool when one is there."""
+    free = _POOL.get(key)
+    if free:
+        try:
+            return free.pop()
+        except IndexError:        # another thread took the last one
+            pass
+    return Machine(*key)
+
+
+def _release_machine(key: tuple, machine: Machine) -> None:
+    machine.reset()
+    free = _POOL.setdefault(key, [])
+    if len(free) < _POOL_SIZE:
+        free.append(machine)

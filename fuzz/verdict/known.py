@@ -22,7 +22,7 @@ from unmapfuzz.impls import BUILTIN
 from .check import MAP_PATH
 
 __all__ = ["KnownListError", "Known", "default_known_path", "read_known", "load_known", "is_known",
-           "new_signatures"]
+           "new_signatures", "new_among"]
 
 SCOPES = ("realistic", "adversarial")
 OWNERS = (*BUILTIN, MAP_PATH)
@@ -97,5 +97,9 @@ def new_signatures(verdict, patterns: list[str]) -> list:
     """The signatures of ``verdict`` that are news: not explained by the baseline on this
     program (see :func:`unmapfuzz.verdict.signature.judged`) and matched by no pattern."""
     from .signature import judged
-    return [sig for sig, explained in judged(verdict).items()
-            if not explained and not is_known(str(sig), patterns)]
+    return new_among(judged(verdict).items(), patterns)
+
+
+def new_among(found, patterns: list[str]) -> list:
+    """The news among ``found``, ``(signature, explained by the baseline)`` pairs."""
+    return [sig for sig, explained in found or () if not explained and not is_known(str(sig), patterns)]

@@ -60,6 +60,7 @@ class Kernel:
         self._pa_mask = memory.pa_mask
         self._idx_mask = p.ptrs_per_table - 1
         self._bind_geometry()
+        self._bind_memory()
         # Folded levels get the asm-generic versions.
         if p.pud_folded:
             self.pgd_none = _false
@@ -119,7 +120,50 @@ class Kernel:
         self.pmd_offset = pmd_offset
         self.pte_offset_kernel = pte_offset_kernel
 
+    def _bind_memory(self) -> None:
+        """The helpers that are one memory operation, bound straight to it: a walker's
+        ``k.put_page(...)`` is one call, not a method that calls another."""
+        memory = self.memory
+        write, virt_to_page, free_page, log_append = (memory.write, memory.virt_to_page, memory.free_page,
+                                                      memory.log.append)
+        self.kvm_set_pte = self.kvm_set_pmd = self.kvm_set_pud = write
+        self.virt_to_page = virt_to_page
+        self.get_page = memory.get_page
+        self.put_page = memory.put_page
+        self.pgd_none = self.pud_none = self.pmd_none = self.pte_none = _is_zero
+        self.pgd_present = self.pud_present = self.pmd_present = self.pte_present = _is_valid
+
+        def clear(entry: int) -> None:
+            write(entry, 0)
+
+        self.pgd_clear = self.pud_clear = self.pmd_clear = clear
+
+        def page_empty(ptr: int) -> bool:
+            """3.15's ``page_empty()`` (3.16's ``kvm_page_empty()``)."""
+            return virt_to_page(ptr).count == 1
+
+        self.page_empty = self.kvm_page_empty = page_empty
+
+        def pte_free_kernel(pte_table: int) -> None:
+            free_page(virt_to_page(pte_table), "pte_free_kernel")
+
+        def pmd_free(pmd_table: int) -> None:
+            free_page(virt_to_page(pmd_table), "pmd_free")
+
+        def pud_free(pud_table: int) -> None:
+            free_page(virt_to_page(pud_table), "pud_free")
+
+        self.pte_free_kernel, self.pmd_free, self.pud_free = pte_free_kernel, pmd_free, pud_free
+
+        def kvm_tlb_flush_vmid_ipa(kvm, ipa: int) -> None:
+            """Does nothing for hyp tables, where ``kvm`` is NULL."""
+            if kvm is not None:
+                log_append(("tlbi", ipa))
+
+        self.kvm_tlb_flush_vmid_ipa = kvm_tlb_flush_vmid_ipa
+
     # -- entry predicates (values, as in C) -----------------------------------
+    # (bound per instance in _bind_memory; these document them and serve callers of the class)
 
     @staticmethod
     def pgd_none(v: int) -> bool:
@@ -454,6 +498,14 @@ def _keep(ptr: int, addr: int, _end: int) -> tuple[int, int]:
 
 def _keep_addr(_pgdp: int, addr: int, _end: int) -> int:
     return addr
+
+
+def _is_zero(v: int) -> bool:
+    return v == 0
+
+
+def _is_valid(v: int) -> bool:
+    return bool(v & VALID)
 
 
 def _pmd_huge_arm32(v: int) -> bool:

@@ -239,6 +239,25 @@ class Memory:
         return t.entries.get(index, 0)
 
     def write(self, p: int, value: int) -> None:
+        # The common case inline, as in read(); anything unusual takes the slow path below.
+        try:
+            t = self.by_serial[p >> PTR_SHIFT]
+        except (KeyError, TypeError):
+            pass
+        else:
+            index = (p & _PTR_LOW) - PTR_BIAS
+            steps = self.steps + 1
+            if (steps <= self.step_budget and 0 <= index < t.n and not t.any_freed
+                    and type(value) is int and 0 <= value <= U64):
+                self.steps = steps
+                entries = t.entries
+                old = entries.get(index, 0)
+                if value:
+                    entries[index] = value
+                elif old:
+                    del entries[index]
+                self.log.append(("set", t, index, old, value))
+                return
         t, index = self._check(p, "write")
         if type(value) is not int or not 0 <= value <= U64:
             raise Fault("crash", f"write of {value!r} to {t.level}[{index}]: a descriptor is a 64-bit "
@@ -310,7 +329,10 @@ class Memory:
     # -- refcounts ------------------------------------------------------------
 
     def virt_to_page(self, p: int) -> Page:
-        t = self.table_of(p)
+        try:
+            t = self.by_serial[p >> PTR_SHIFT]
+        except (KeyError, TypeError):
+            t = self.table_of(p)          # raises the fault
         if t.kind == "guest":
             return t.pages[0]
         index = (p & _PTR_LOW) - PTR_BIAS
@@ -330,6 +352,11 @@ class Memory:
                         "pgd")
 
     def get_page(self, page: Page) -> None:
+        if type(page) is Page and not page.freed and page.kind == "table":     # the common case
+            self.steps += 1
+            page.count += 1
+            self.log.append(("get", page))
+            return
         if not isinstance(page, Page):
             raise Fault("crash", f"get_page of {page!r}, which is not a struct page")
         if page.freed:
@@ -339,6 +366,11 @@ class Memory:
         self.log.append(("get", page))
 
     def put_page(self, page: Page, what: str = "put_page") -> None:
+        if type(page) is Page and not page.freed and page.kind == "table" and page.count > 1:   # the common case
+            self.steps += 1
+            page.count -= 1
+            self.log.append(("put", page))
+            return
         if not isinstance(page, Page):
             raise Fault("crash", f"{what} of {page!r}, which is not a struct page")
         if page.freed:
