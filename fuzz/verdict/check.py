@@ -336,17 +336,27 @@ class Runner:
         memory = group.machine.memory
         mark = len(memory.log)
         parts: dict[tuple, list] = {}
+        kept = False            # the machine holds the first part's effects (its last member's, unrolled)
+        last = group.members[-1]
         for x in group.members:
             ended = self._run_unmap(group.machine, x, n, op)
             steps = memory.steps
-            effects = memory.rollback(mark)
+            effects = memory.log[mark:]
             key = (None if ended is None else (ended.kind, ended.level, ended.detail), tuple(effects))
+            if x is last and parts and key == next(iter(parts)):
+                kept = True        # it did what the first part did: keep its effects, skip undo and redo
+            else:
+                memory.rollback(mark)
             parts.setdefault(key, [ended, effects, []])[2].append((x, steps))
+        if kept and len(parts) > 1:
+            memory.rollback(mark)       # the other parts' machines are clones of the state before the unmap
+            kept = False
         part_list = list(parts.values())
         homes = [(group, None)] + [group.clone() for _ in part_list[1:]]
         out = []
         for (home, mapping), (ended, effects, members) in zip(homes, part_list):
-            home.machine.memory.redo(effects, mapping)
+            if not (kept and home is group):
+                home.machine.memory.redo(effects, mapping)
             home._state = None
             home.members = [x for x, _ in members]
             for x, _ in members:
@@ -391,9 +401,17 @@ class Runner:
             out[x.name] = ImplResult(x.name, x.status, list(x.violations), final, tuple(x.steps))
         return out
 
-    def verdict(self) -> Verdict:
-        results = self.results()
-        verdict = Verdict(self.program, results, compare(results), None, self.baseline)
+    def verdict(self, finals: bool = True) -> Verdict:
+        """The verdict so far.  ``finals=False``: findings and each run's status and
+        violations only, no final states or divergences (a campaign needs no more)."""
+        if finals:
+            results = self.results()
+            divergences = compare(results)
+        else:
+            results = {x.name: ImplResult(x.name, x.status, list(x.violations), None, tuple(x.steps))
+                       for x in self.impls.values()}
+            divergences = []
+        verdict = Verdict(self.program, results, divergences, None, self.baseline)
         verdict.findings = self._findings()
         return verdict
 
@@ -402,21 +420,27 @@ class Runner:
         is_unmap = [not isinstance(op, Map) for op in ops]
         base = self.impls.get(self.baseline) if self.baseline else None
 
-        def kinds(x: _Impl, n: int) -> set[tuple[str, str]]:
-            return {(v.kind, v.level) for v in x.by_op.get(n, ())}
+        def kinds_of(x: _Impl) -> dict[int, set[tuple[str, str]]]:
+            return {n: {(v.kind, v.level) for v in vs} for n, vs in x.by_op.items()}
 
-        def first_difference(x: _Impl, unmaps: list[int]) -> int | None:
+        base_kinds = kinds_of(base) if base is not None else {}
+        base_ran = len(base.steps) if base is not None else 0
+        nothing: set = set()
+
+        def theirs_at(n: int) -> set[tuple[str, str]]:
+            return base_kinds.get(n, nothing) if n < base_ran else nothing
+
+        def first_difference(x: _Impl, mine_at: dict, events: list[int]) -> int | None:
             """The first unmap where ``x`` differs from the baseline: a violation the baseline
             does not show, or a different state while ``x`` has none of its own.  Once ``x``
             was clean where the baseline was not (``x`` fixed something), their states stay
             apart for that reason alone, and only ``x``'s own violations count."""
             better = False
-            for n in unmaps:
-                mine, theirs = kinds(x, n), kinds(base, n) if len(base.steps) > n else set()
+            for n in events:
+                mine, theirs = mine_at.get(n, nothing), theirs_at(n)
                 if mine - theirs:
                     return n
-                state = x.diff.get(n)
-                if state and not better:
+                if x.diff.get(n) and not better:
                     if not mine and theirs:
                         better = True
                     else:
@@ -426,20 +450,23 @@ class Runner:
         own: dict[str, list[Finding]] = {}
         first_own: dict[str, int] = {}
         for x in self.impls.values():
-            unmaps = [n for n in range(len(x.steps)) if is_unmap[n]]
-            wrong = next((n for n in unmaps if x.by_op.get(n)), None)
+            # The unmaps where anything happened to x: a violation, or a state unlike the baseline's.
+            events = sorted({n for n in x.by_op if is_unmap[n]} | {n for n, d in x.diff.items() if d})
+            wrong = next((n for n in events if n in x.by_op), None)
             if base is None or x is base:
                 if wrong is not None:
                     own[x.name] = [_finding(x.name, v) for v in x.by_op[wrong]]
-                first_own[x.name] = min([n for n in (wrong,) if n is not None], default=len(ops))
+                first_own[x.name] = len(ops) if wrong is None else wrong
                 continue
-            differ = first_difference(x, unmaps)
+            mine_at = kinds_of(x)
+            differ = first_difference(x, mine_at, events)
             found: list[Finding] = []
-            theirs_at = (lambda n: kinds(base, n) if len(base.steps) > n else set())
             if wrong is not None and (differ is None or wrong <= differ):
-                found += [_finding(x.name, v, True) for v in x.by_op[wrong] if (v.kind, v.level) in theirs_at(wrong)]
+                shared = theirs_at(wrong)
+                found += [_finding(x.name, v, True) for v in x.by_op[wrong] if (v.kind, v.level) in shared]
             if differ is not None:
-                new = [v for v in x.by_op.get(differ, ()) if (v.kind, v.level) not in theirs_at(differ)]
+                shared = theirs_at(differ)
+                new = [v for v in x.by_op.get(differ, ()) if (v.kind, v.level) not in shared]
                 if new:
                     found += [_finding(x.name, v) for v in new]
                 else:
@@ -448,19 +475,20 @@ class Runner:
                                       f"after op {differ} its {aspect} differ from the baseline "
                                       f"{self.baseline}'s", False)
                               for aspect in x.diff[differ]]
-            own[x.name] = found
+            if found:
+                own[x.name] = found
             first_own[x.name] = min([n for n in (wrong, differ) if n is not None], default=len(ops))
 
         # The map path: the first map that went wrong in each run that had done nothing wrong of its own.
         mapped: dict[tuple[str, str], Finding] = {}
         for x in self.impls.values():
-            for n in range(min(len(x.steps), first_own[x.name])):
-                if not is_unmap[n] and x.by_op.get(n):
-                    for v in x.by_op[n]:
-                        key = (v.kind, v.level)
-                        if key not in mapped or mapped[key].op > n:
-                            mapped[key] = _finding(MAP_PATH, v)
-                    break
+            limit = min(len(x.steps), first_own[x.name])
+            first_map = min((n for n in x.by_op if n < limit and not is_unmap[n]), default=None)
+            if first_map is not None:
+                for v in x.by_op[first_map]:
+                    key = (v.kind, v.level)
+                    if key not in mapped or mapped[key].op > first_map:
+                        mapped[key] = _finding(MAP_PATH, v)
         findings = sorted(mapped.values(), key=lambda f: (f.op, f.kind, f.level))
         for name in self.impls:
             findings += own.get(name, [])
@@ -507,13 +535,15 @@ def compare(results: dict[str, ImplResult]) -> list[Divergence]:
 
 def check(program: Program, impls: dict | None = None, profile: str | None = None, *,
           baseline: str | None = DEFAULT_BASELINE, step_budget: int = 10_000, fast: bool = True,
-          lockstep: bool = True, guard: Guard | None = None) -> Verdict:
+          lockstep: bool = True, guard: Guard | None = None, finals: bool = True) -> Verdict:
     """Run ``program`` through ``impls`` (default: the built-in ones) and judge it.
 
     The baseline always runs: when ``impls`` lacks it, the built-in of that
     name is added.  ``baseline=None`` judges without one (each implementation
     by its first operation that went wrong).  ``fast``, ``lockstep``: the
     model's fast paths and the shared machines, which change nothing but speed.
+    ``finals=False`` skips what only a reader of the whole verdict needs (final
+    states, divergences): the findings are the same.
     """
     impls = dict(BUILTIN if impls is None else impls)
     if baseline is not None and baseline not in impls:
@@ -530,7 +560,7 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
         if all(x.stopped for x in runner.impls.values()):
             break
         runner.apply(op)
-    verdict = runner.verdict()
+    verdict = runner.verdict(finals)
     runner.release()
     return verdict
 
