@@ -27,6 +27,10 @@ BUILTIN: dict[str, UnmapRange] = {
 }
 
 
+RESERVED = ("map",)
+"""Names no implementation may take: ``map`` is the shared map path's, in findings."""
+
+
 class ImplError(ValueError):
     """An ``--impl`` that cannot be loaded; the message says why."""
 
@@ -68,17 +72,23 @@ def load_impl(spec: str) -> tuple[str, UnmapRange]:
     return name or default_name, fn
 
 
-def resolve_impls(specs=(), only: str | None = None) -> dict[str, UnmapRange]:
+def resolve_impls(specs=(), only: str | None = None, origins: dict | None = None) -> dict[str, UnmapRange]:
     """The built-in implementations plus each ``--impl`` spec, optionally cut to ``--impls``.
 
-    Raises :class:`ImplError` with a message for the user.
+    ``origins``, when given, is filled with how each implementation was named:
+    a built-in by its name, a user's by its spec.  Raises :class:`ImplError`
+    with a message for the user.
     """
     impls = dict(BUILTIN)
+    if origins is not None:
+        origins.update({name: name for name in BUILTIN})
     for spec in specs:
         name, fn = load_impl(spec)
-        if name in impls:
+        if name in impls or name in RESERVED:
             raise ImplError(f"--impl {spec}: the name {name!r} is taken; use NAME={spec}")
         impls[name] = fn
+        if origins is not None:
+            origins[name] = spec
     if only:
         names = [n.strip() for n in only.split(",") if n.strip()]
         unknown = [n for n in names if n not in impls]

@@ -236,8 +236,8 @@ def test_cli_expect_naming_an_unknown_implementation_exits_2(capsys, tmp_path):
     path.write_text(ONE_PAGE + "expect v33 ok\n")
     status, out, err = run_cli(capsys, path)
     assert status == 2 and out == ""
-    assert err == f"unmapfuzz: {path}:3: expect names unknown implementation v33 " \
-                  "(known: old, v2, v3, v3-pgdnone)\n"
+    assert err == f"unmapfuzz: {path}:3: expect names implementation v33, which was not given " \
+                  "(give it with --impl v33=PATH; known: old, v2, v3, v3-pgdnone)\n"
     user = tmp_path / "v33.py"
     user.write_text(USER_IMPL)
     assert run_cli(capsys, path, "--impl", user)[0] == 0                  # now it is known

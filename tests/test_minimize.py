@@ -269,8 +269,8 @@ def test_command_bad_expect_and_invalid_op_at_their_line(tmp_path, capsys):
     """An expect naming an unknown implementation, or an op the profile rejects, is FILE:LINE: and exit 2."""
     typo = write(tmp_path, "typo.ops", format_program(EMPTY_PUD) + "expect v33 ok\n")
     assert cli.main(["minimize", typo]) == 2
-    assert capsys.readouterr().err == f"unmapfuzz: {typo}:7: expect names unknown implementation v33 " \
-                                      "(known: old, v2, v3, v3-pgdnone)\n"
+    assert capsys.readouterr().err == f"unmapfuzz: {typo}:7: expect names implementation v33, which was not " \
+                                      "given (give it with --impl v33=PATH; known: old, v2, v3, v3-pgdnone)\n"
     invalid = write(tmp_path, "invalid.ops", "profile realistic\nmap page 0x1000\n\nunmap 0x0 0x800\n")
     assert cli.main(["minimize", invalid]) == 2
     assert capsys.readouterr().err == f"unmapfuzz: {invalid}:4: invalid program: op 1: realistic unmaps are " \

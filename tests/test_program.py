@@ -280,8 +280,10 @@ def test_unknown_expects_names_each_one_at_its_line():
     program, lines = parse_lines("map page 0\nexpect old ok\nexpect v33 crash\nexpect mine ok\n", "p.ops")
     errors = unknown_expects(program, lines, ["old", "v2", "v3"])
     assert [str(e) for e in errors] == [
-        "p.ops:3: expect names unknown implementation v33 (known: old, v2, v3)",
-        "p.ops:4: expect names unknown implementation mine (known: old, v2, v3)"]
+        "p.ops:3: expect names implementation v33, which was not given (give it with --impl v33=PATH; "
+        "known: old, v2, v3)",
+        "p.ops:4: expect names implementation mine, which was not given (give it with --impl mine=PATH; "
+        "known: old, v2, v3)"]
     assert unknown_expects(program, lines, ["old", "v33", "mine"]) == []
 
 

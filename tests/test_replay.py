@@ -145,8 +145,8 @@ def test_an_expect_naming_an_unknown_implementation_exits_2(tmp_path, capsys):
     """An expect for an implementation that is neither built in nor an --impl is FILE:LINE: bad input, not ignored."""
     path = write(tmp_path, "a.ops", EMPTY_PUD + "expect mine crash\n" + RECORDED)
     assert cli.main(["replay", "--impls", "old,v2", path]) == 2
-    assert capsys.readouterr().err == (f"unmapfuzz: {path}:8: expect names unknown implementation mine "
-                                       "(known: old, v2, v3, v3-pgdnone)\n")
+    assert capsys.readouterr().err == (f"unmapfuzz: {path}:8: expect names implementation mine, which was not "
+                                       "given (give it with --impl mine=PATH; known: old, v2, v3, v3-pgdnone)\n")
     assert replay_file(path).status != UNREADABLE          # the library alone knows no names to check
 
 

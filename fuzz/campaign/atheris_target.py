@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import atheris
 
@@ -31,10 +30,10 @@ from unmapfuzz.campaign.instrument import import_instrumented  # noqa: E402
 
 import_instrumented()
 
-from unmapfuzz.campaign.harness import CONFIG_ENV, Harness  # noqa: E402
+from unmapfuzz.campaign.harness import CONFIG_ENV, worker_harness  # noqa: E402
 from unmapfuzz.campaign.libfuzzer import child_argv  # noqa: E402
 from unmapfuzz.generation.seeds import program_from_input  # noqa: E402
-from unmapfuzz.impls import is_builtin, resolve_impls  # noqa: E402
+from unmapfuzz.impls import is_builtin  # noqa: E402
 
 DEFAULTS = {"out": "out/atheris", "platform": "arm64-4k-39", "mode": "stage2",
             "profile": "realistic", "impls": [], "max_ops": 12}
@@ -51,13 +50,12 @@ def load_config() -> dict:
     return cfg
 
 
-def instrumented_impls(specs: list[str]) -> dict:
-    """The implementations, with every function of a user's ``--impl`` module instrumented.
+def instrument_user_impls(chosen: dict) -> None:
+    """Instrument every function of a user's ``--impl`` module.
 
     ``instrument_imports`` only sees import statements; a file loaded by path
     is instrumented function by function.
     """
-    chosen = resolve_impls(specs)
     for fn in chosen.values():
         if is_builtin(fn):
             continue
@@ -65,11 +63,10 @@ def instrumented_impls(specs: list[str]) -> dict:
         for value in list(module_dict.values()):
             if getattr(value, "__module__", None) == fn.__module__ and hasattr(value, "__code__"):
                 atheris.instrument_func(value)
-    return chosen
 
 
 def make_test_one_input(cfg: dict):
-    harness = Harness(Path(cfg["out"]), instrumented_impls(cfg["impls"]), cfg["profile"], "atheris")
+    harness = worker_harness(cfg, "atheris", instrument_user_impls)
     platform, mode, profile, max_ops = cfg["platform"], cfg["mode"], cfg["profile"], int(cfg["max_ops"])
 
     def test_one_input(data: bytes) -> None:

@@ -39,7 +39,10 @@ from importlib import resources
 from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
-from unmapfuzz.verdict.known import is_known, load_known
+from unmapfuzz.impls import BUILTIN, RESERVED
+from unmapfuzz.verdict.check import DEFAULT_BASELINE
+from unmapfuzz.verdict.known import known_for, why_known
+from unmapfuzz.verdict.signature import Signature
 
 from .harness import CONFIG_ENV
 from .log import make_logger
@@ -57,8 +60,8 @@ def packaged_corpus() -> Path:
 @dataclass
 class CampaignConfig:
     engine: str = "atheris"
-    platform: str = "arm64-4k-39"
-    mode: str = "stage2"
+    platform: str = "all"            # every geometry unless narrowed
+    mode: str = "all"
     profile: str = "realistic"
     seconds: float = 60.0
     jobs: int = os.cpu_count() or 1
@@ -71,6 +74,7 @@ class CampaignConfig:
     seed_corpus: Path | None = field(default_factory=packaged_corpus)
     runs: int | None = None          # executions per worker, for deterministic runs
     known: Path | None = None        # the known-divergence list; None: the packaged one
+    baseline: str = DEFAULT_BASELINE   # what every implementation is judged against
     verbose: bool = False            # print new buckets as they appear, and what the start cleaned
 
 
@@ -83,7 +87,7 @@ class Campaign:
         self.workers: list[WorkerProcess] = []
         self.stopping = False
         self.started = time.time()
-        self.known = load_known(cfg.known, profile=cfg.profile)
+        self.known = known_for(cfg.profile, cfg.known)
         self.minimizer = None
         self.runs: list[dict] = []       # the runs before this one (see runs.py)
         self.current = run_entry(self.started, cfg.jobs, cfg.seed)
@@ -96,7 +100,7 @@ class Campaign:
         from unmapfuzz.impls import resolve_impls
         cfg = self.cfg
         return {"engine": cfg.engine, "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
-                "impls": list(resolve_impls(cfg.impls))}
+                "impls": list(resolve_impls(cfg.impls)), "baseline": cfg.baseline}
 
     # -- the directory -----------------------------------------------------------------------------
 
@@ -130,7 +134,7 @@ class Campaign:
         env[CONFIG_ENV] = json.dumps({
             "out": str(self.out), "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
             "impls": cfg.impls, "seed": cfg.seed * 1000 + index, "deadline": self.started + cfg.seconds,
-            "runs": cfg.runs, "known": None if cfg.known is None else str(cfg.known),
+            "runs": cfg.runs, "known": None if cfg.known is None else str(cfg.known), "baseline": cfg.baseline,
         })
         return env
 
@@ -218,7 +222,9 @@ class Campaign:
         runs = [*self.runs, self.current]
         buckets = read_buckets(self.out)
         for b in buckets:
-            b["known"] = is_known(b["signature"], self.known)
+            why = why_known(b["signature"], b["explained_by_baseline"], self.known, b.get("baseline") or self.cfg.baseline)
+            b["known"], b["known_by"] = why is not None, why
+            b["user"] = b["impl"] not in BUILTIN and b["impl"] not in RESERVED
         summary = {
             **self.identity, "jobs": self.cfg.jobs, "seed": self.cfg.seed,
             **totals(runs), "coverage": st["cov"],
@@ -227,6 +233,7 @@ class Campaign:
             "buckets": buckets,
             "known": [b["signature"] for b in buckets if b["known"]],
             "new": [b["signature"] for b in buckets if not b["known"]],
+            "new_for_user": [b["signature"] for b in buckets if not b["known"] and b["user"]],
         }
         atomic_write(self.out / "summary.json", json.dumps(summary, indent=1))
         return summary
@@ -238,7 +245,8 @@ class Campaign:
         earlier = summary["executions"] - run["executions"]
         line = (f"[unmapfuzz] {summary['executions']} execs" + (f" ({earlier} before this run)" if earlier else "") +
                 f"  {rate:.0f}/s  cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
-                f"({len(summary['new'])} new)  {run['elapsed_seconds']:.0f}s elapsed, {remaining:.0f}s left")
+                f"({len(summary['new'])} new{_for_user(summary)})  {run['elapsed_seconds']:.0f}s elapsed, "
+                f"{remaining:.0f}s left")
         self.log.info("progress", executions=summary["executions"], exec_per_second=round(rate, 1),
                       coverage=summary["coverage"], buckets=len(summary["buckets"]), new=len(summary["new"]),
                       elapsed=run["elapsed_seconds"], remaining=round(remaining, 1))
@@ -277,7 +285,8 @@ class Campaign:
                 signal.signal(sig, self._on_signal)
             if cfg.minimize:
                 from .minimizer import Minimizer
-                self.minimizer = _reporting_errors(Minimizer(self.out, cfg.impls, cfg.profile, self.log))
+                self.minimizer = _reporting_errors(Minimizer(self.out, cfg.impls, cfg.profile, self.log,
+                                                             baseline=cfg.baseline))
                 self.minimizer.start()
             self.start_workers()
             while not self.stopping:
@@ -344,6 +353,15 @@ class Campaign:
 
     def _on_signal(self, *_args) -> None:
         self.stop()
+
+
+def _for_user(summary: dict) -> str:
+    """``, 2 NEW for mine`` when your implementations have new buckets (the progress line's)."""
+    mine = summary.get("new_for_user") or []
+    if not mine:
+        return ""
+    names = sorted({Signature.parse(s).impl for s in mine})
+    return f", {len(mine)} NEW for {', '.join(names)}"
 
 
 def _reporting_errors(minimizer):

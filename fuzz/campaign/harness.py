@@ -23,6 +23,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
+from unmapfuzz.impls import resolve_impls
 from unmapfuzz.programs import Program
 from unmapfuzz.programs import format as format_program
 from unmapfuzz.verdict.check import DEFAULT_BASELINE, check
@@ -36,6 +37,18 @@ MEMO_SIZE = 20_000
 
 Judged = tuple[tuple[Signature, bool], ...] | None
 """A program's signatures with whether the baseline explains each; None for an invalid program."""
+
+
+def worker_harness(cfg: dict, engine: str, prepare=None) -> "Harness":
+    """The harness of one campaign worker, from its configuration (``UNMAPFUZZ_CONFIG``):
+    the implementations (``prepare(impls)`` may instrument them first), their specs and
+    the baseline, recorded in every bucket the worker creates."""
+    origins: dict[str, str] = {}
+    impls = resolve_impls(cfg.get("impls", []), origins=origins)
+    if prepare is not None:
+        prepare(impls)
+    return Harness(Path(cfg["out"]), impls, cfg["profile"], engine,
+                   baseline=cfg.get("baseline") or DEFAULT_BASELINE, specs=origins)
 
 
 class Harness:

@@ -39,7 +39,7 @@ from unmapfuzz.generation.sources import DataSource, RandomSource
 from unmapfuzz.impls import resolve_impls
 from unmapfuzz.programs import geometries
 
-from .harness import CONFIG_ENV, Harness
+from .harness import CONFIG_ENV, Harness, worker_harness
 from .outdir import OutputError
 from .worker_process import ENVIRONMENT_EXIT
 
@@ -59,7 +59,7 @@ _stop_requested = False
 
 
 def run_random(cfg: dict) -> Harness:
-    harness = Harness(Path(cfg["out"]), resolve_impls(cfg.get("impls", [])), cfg["profile"], "random")
+    harness = worker_harness(cfg, "random")
     rng = random.Random(cfg.get("seed", 0))
     pairs = geometries(cfg["platform"], cfg["mode"])
     deadline = cfg["deadline"]
@@ -84,7 +84,7 @@ def run_hypothesis(cfg: dict) -> Harness:
     from .example_db import configured_database
     from .service import new_among
 
-    harness = Harness(Path(cfg["out"]), resolve_impls(cfg.get("impls", [])), cfg["profile"], "hypothesis")
+    harness = worker_harness(cfg, "hypothesis")
     pairs = geometries(cfg["platform"], cfg["mode"])
     deadline = cfg["deadline"]
     max_ops = int(cfg.get("max_ops", 12))

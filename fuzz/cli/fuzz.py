@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from unmapfuzz.impls import ImplError
-from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
+from unmapfuzz.impls.model.platforms import PLATFORMS
 
-from .impl_args import add_impl_arguments, selected_impls
+from .impl_args import absolute_spec, add_baseline_argument, add_impl_arguments, selected_impls
 from .options import add_verbosity_arguments, count, natural, seconds
 
 CORES = os.cpu_count() or 1
@@ -20,16 +20,19 @@ def register(sub) -> None:
                        description="Run a campaign on every core; findings go to OUT/findings, events to "
                                    "OUT/log.jsonl, totals to OUT/summary.json.  Running again on the same "
                                    "OUT resumes it (same engine, platform, mode, profile and implementations, "
-                                   "or it refuses).  Exit 0 when every bucket is listed in corpus/known.txt, "
-                                   "1 when a new one was found, 2 on bad arguments, when OUT is in use by "
+                                   "or it refuses).  Every finding is judged against the baseline on its "
+                                   "program: known when the baseline shows it too or a known.txt pattern "
+                                   "names it (patterns name built-in code only, never yours), new otherwise.  "
+                                   "Exit 0 when every bucket is known, 1 when a new one was found, 2 on bad "
+                                   "arguments, when OUT is in use by "
                                    "another campaign or holds a different one, or when OUT cannot be written "
                                    "(one line on stderr says which file and why; every bucket written so "
                                    "far stays).")
     p.add_argument("--engine", choices=("atheris", "hypothesis", "random"), default="atheris",
                    help="what generates the programs")
-    p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM,
-                   help="the page-table geometry (all: every platform)")
-    p.add_argument("--mode", choices=("stage2", "hyp", "all"), default="stage2",
+    p.add_argument("--platform", choices=(*PLATFORMS, "all"), default="all",
+                   help="the page-table geometry (all: every platform, the programs spread over them)")
+    p.add_argument("--mode", choices=("stage2", "hyp", "all"), default="all",
                    help="stage-2 tables with a kvm, hyp tables without, or both")
     p.add_argument("--profile", choices=("realistic", "adversarial"), default="realistic",
                    help="which programs are valid (see README, Programs)")
@@ -43,6 +46,7 @@ def register(sub) -> None:
                         "a deterministic run)")
     p.add_argument("--out", type=Path, default=Path("out/campaign"), metavar="DIR",
                    help="the campaign directory: created, or resumed when it holds a campaign")
+    add_baseline_argument(p)
     p.add_argument("--no-minimize", action="store_true", help="do not minimise new buckets")
     p.add_argument("--json", action="store_true", help="print summary.json to stdout at the end")
     p.add_argument("--known", type=Path, metavar="FILE",
@@ -77,14 +81,14 @@ def run(args) -> int:
         except DatabaseSpecError as exc:
             print(f"unmapfuzz: {exc}", file=sys.stderr)
             return 2
-    impl_specs = [_absolute_spec(s) for s in args.impl]
+    impl_specs = [absolute_spec(s) for s in args.impl]
     from unmapfuzz.campaign.campaign import Campaign, CampaignConfig   # structlog only when fuzzing
     from unmapfuzz.campaign.outdir import CampaignError
     cfg = CampaignConfig(engine=args.engine, platform=args.platform, mode=args.mode, profile=args.profile,
                          seconds=args.time, jobs=args.jobs, seed=args.seed, out=args.out.resolve(),
                          impls=impl_specs, minimize=not args.no_minimize, quiet=args.quiet,
                          runs=args.runs, known=None if args.known is None else args.known.resolve(),
-                         verbose=args.verbose)
+                         verbose=args.verbose, baseline=args.baseline)
     try:
         summary = Campaign(cfg).run()
     except CampaignError as exc:
@@ -93,21 +97,24 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=1))
     elif not args.quiet:
-        print(f"{summary['executions']} executions in {summary['elapsed_seconds']}s "
-              f"({summary['exec_per_second']}/s); {len(summary['buckets'])} buckets, "
-              f"{len(summary['new'])} not in corpus/known.txt; see {cfg.out}/summary.json")
-        for b in summary["buckets"]:
-            tag = "known" if b["known"] else "NEW  "
-            print(f"  {tag} {b['signature']:<60} x{b['count']}  {b['minimized'] or b['program']}")
+        print(render_summary(summary, cfg.out))
     return 1 if summary["new"] else 0
 
 
-def _absolute_spec(spec: str) -> str:
-    """``[NAME=]FILE.py[:FUNC]`` with FILE made absolute: workers run in the output directory."""
-    name, eq, rest = spec.partition("=")
-    if not eq:
-        name, rest = "", spec
-    target, colon, func = rest.partition(":")
-    if target.endswith(".py") or "/" in target:
-        target = str(Path(target).resolve())
-    return f"{name}{eq}{target}{colon}{func}"
+def render_summary(summary: dict, out: Path) -> str:
+    """The text a campaign ends with: totals, then new buckets of your implementations, other
+    new buckets, and the known ones with why each is known."""
+    buckets = summary["buckets"]
+    lines = [f"{summary['executions']} executions in {summary['elapsed_seconds']}s "
+             f"({summary['exec_per_second']}/s) against the baseline {summary.get('baseline')}; "
+             f"{len(buckets)} buckets, {len(summary['new'])} new; see {out}/summary.json"]
+    groups = (("NEW for your implementation", [b for b in buckets if not b["known"] and b.get("user")]),
+              ("NEW", [b for b in buckets if not b["known"] and not b.get("user")]),
+              ("known", [b for b in buckets if b["known"]]))
+    for title, selected in groups:
+        if selected:
+            lines.append(f"{title}:")
+            for b in selected:
+                why = f"  ({b['known_by']})" if b.get("known_by") else ""
+                lines.append(f"  {b['signature']:<58} x{b['count']}  {b['minimized'] or b['program']}{why}")
+    return "\n".join(lines)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from unmapfuzz.impls import ImplError, resolve_impls
+from unmapfuzz.verdict.check import DEFAULT_BASELINE
 
 USAGE = "[NAME=]FILE.py[:FUNC]|MODULE:FUNC"
 
@@ -22,6 +24,33 @@ def add_impl_arguments(parser: argparse.ArgumentParser) -> None:
                              "default: only the built-in ones)")
     parser.add_argument("--impls", metavar="A,B,...",
                         help="run only these implementations (default: the built-in ones and every --impl)")
+
+
+def add_baseline_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--baseline", default=DEFAULT_BASELINE, metavar="NAME",
+                        help="the implementation every other is judged against, program by program: a "
+                             "finding it shows too is not news about the others (a built-in name or an --impl "
+                             "name; it always runs)")
+
+
+def with_baseline(selected: dict, known: dict, baseline: str) -> dict:
+    """``selected`` with the baseline added when ``--impls`` left it out; raises ImplError
+    when no implementation has that name."""
+    if baseline not in known:
+        raise ImplError(f"--baseline {baseline}: no such implementation (known: {', '.join(known)})")
+    return selected if baseline in selected else {**selected, baseline: known[baseline]}
+
+
+def absolute_spec(spec: str) -> str:
+    """``[NAME=]FILE.py[:FUNC]`` with FILE made absolute: workers run in the output
+    directory, and a reproducer's replay line must work from wherever it is run."""
+    name, eq, rest = spec.partition("=")
+    if not eq:
+        name, rest = "", spec
+    target, colon, func = rest.partition(":")
+    if target.endswith(".py") or "/" in target:
+        target = str(Path(target).resolve())
+    return f"{name}{eq}{target}{colon}{func}"
 
 
 def spec_problem(spec: str) -> str | None:
@@ -41,26 +70,36 @@ def spec_problem(spec: str) -> str | None:
     return None
 
 
-def resolve(args) -> tuple[dict, list[str]]:
+def resolve(args, origins: dict | None = None) -> tuple[dict, list[str]]:
     """The implementations the command runs, and the names of every one it knows; raises ImplError.
 
     Known names are the built-in ones and every ``--impl``, whatever
-    ``--impls`` selects: an ``expect`` line may name any of them.
+    ``--impls`` selects: an ``expect`` line may name any of them.  With a
+    ``--baseline`` argument, the baseline is among those run.  ``origins`` is
+    filled with each implementation's spec, made absolute (built-ins: their name).
     """
+    selected, known = _resolve(args, origins)
+    baseline = getattr(args, "baseline", None)
+    if baseline is not None:
+        selected = with_baseline(selected, known, baseline)
+    return selected, list(known)
+
+
+def _resolve(args, origins: dict | None) -> tuple[dict, dict]:
     for spec in args.impl:
         problem = spec_problem(spec)
         if problem:
             raise ImplError(problem)
-    known = resolve_impls(args.impl)
+    known = resolve_impls([absolute_spec(s) for s in args.impl], origins=origins)
     if args.impls is None:
-        return known, list(known)
+        return known, known
     names = [n.strip() for n in args.impls.split(",") if n.strip()]
     if not names:
         raise ImplError(f"--impls {args.impls!r} names no implementation (known: {', '.join(known)})")
     unknown = [n for n in names if n not in known]
     if unknown:
         raise ImplError(f"--impls: unknown implementation(s) {', '.join(unknown)} (known: {', '.join(known)})")
-    return {n: known[n] for n in names}, list(known)
+    return {n: known[n] for n in names}, known
 
 
 def selected_impls(args) -> dict:

@@ -8,12 +8,12 @@ import time
 from unmapfuzz.atomic import atomic_write
 from unmapfuzz.impls import ImplError
 from unmapfuzz.programs import ProgramError, load_lines, unknown_expects
-from unmapfuzz.triage.explain import explain, reproducer_text
+from unmapfuzz.triage.explain import explain, replay_options, reproducer_text
 from unmapfuzz.triage.minimize import Minimizer
 from unmapfuzz.verdict.check import check
-from unmapfuzz.verdict.signature import Signature, signatures
+from unmapfuzz.verdict.signature import Signature, judged
 
-from .impl_args import add_impl_arguments, resolve
+from .impl_args import add_baseline_argument, add_impl_arguments, resolve
 from .options import add_verbosity_arguments
 
 
@@ -28,11 +28,14 @@ def register(sub) -> None:
     p.add_argument("-o", "--output", metavar="OUT",
                    help="write the reproducer here, atomically (default: stdout)")
     p.add_argument("--signature", metavar="SIG",
-                   help="IMPL/KIND/PLATFORM/MODE/LEVEL to keep (default: the first of FILE's verdict)")
+                   help="IMPL/KIND/PLATFORM/MODE/LEVEL to keep (default: the first the baseline does not "
+                        "explain, else the first of FILE's verdict); a signature that is news on FILE "
+                        "stays news as the program shrinks")
     p.add_argument("--profile", choices=("realistic", "adversarial"),
                    help="judge validity under this profile (default: the program's own); "
                         "the reproducer records it")
     add_impl_arguments(p)
+    add_baseline_argument(p)
     add_verbosity_arguments(p, quiet="no statistics line on stderr (the reproducer is still written)",
                             verbose="also list the size of every program the minimiser accepted")
     p.set_defaults(func=run)
@@ -43,8 +46,9 @@ def run(args) -> int:
         print(f"unmapfuzz: {message}", file=sys.stderr)
         return 2
 
+    specs: dict[str, str] = {}
     try:
-        impls, known = resolve(args)
+        impls, known = resolve(args, specs)
     except ImplError as exc:
         return fail(str(exc))
     try:
@@ -57,10 +61,11 @@ def run(args) -> int:
             print(f"unmapfuzz: {error}", file=sys.stderr)
         return fail(str(unknown[0]))
     profile = args.profile or program.profile
-    verdict = check(program, impls, profile)
+    verdict = check(program, impls, profile, baseline=args.baseline)
     if verdict.invalid:
         return fail(str(lines.invalid(verdict.invalid)))
-    found = signatures(verdict)
+    shown = judged(verdict)
+    found = list(shown)
     if args.signature:
         try:
             signature = Signature.parse(args.signature)
@@ -72,19 +77,19 @@ def run(args) -> int:
     elif not found:
         return fail(f"{args.file}: nothing to minimise: every implementation is clean")
     else:
-        signature = found[0]
+        signature = next((s for s, explained in shown.items() if not explained), found[0])
 
     started = time.perf_counter()
-    minimizer = Minimizer(signature, impls, profile)
+    minimizer = Minimizer(signature, impls, profile, baseline=args.baseline, unexplained=not shown[signature])
     small = minimizer.run(program)
     elapsed = time.perf_counter() - started
     small_verdict = minimizer.verdict(small)
     replay = shlex.quote(args.output) if args.output else "FILE"
-    extra = [f"--impl {shlex.quote(spec)}" for spec in args.impl]
+    options = replay_options({name: spec for name, spec in specs.items() if name in impls}, args.baseline)
     if args.impls:
-        extra.append(f"--impls {shlex.quote(args.impls)}")
+        options.append(f"--impls {shlex.quote(args.impls)}")
     text = reproducer_text(small, signature, explain(small_verdict, signature),
-                           verdict=small_verdict, file=" ".join([replay, *extra]))
+                           verdict=small_verdict, file=replay, options=options)
     if args.output:
         try:
             atomic_write(args.output, text)

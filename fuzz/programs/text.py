@@ -301,8 +301,9 @@ def unknown_expects(program: Program, lines: Lines, names: Iterable[str]) -> lis
     would otherwise be silently ignored.
     """
     names = list(names)
-    return [ProgramError(f"expect names unknown implementation {_shown(e.impl, quote=False)} "
-                         f"(known: {', '.join(names)})", lines.path, lines.expect(e.impl))
+    return [ProgramError(f"expect names implementation {_shown(e.impl, quote=False)}, which was not given "
+                         f"(give it with --impl {_shown(e.impl, quote=False)}=PATH; known: {', '.join(names)})",
+                         lines.path, lines.expect(e.impl))
             for e in program.expects if e.impl not in names]
 
 

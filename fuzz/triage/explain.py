@@ -7,12 +7,14 @@ program as a commented ``.ops`` reproducer with its ``expect`` lines.
 """
 from __future__ import annotations
 
+import shlex
+
 from unmapfuzz.programs import Expect, Program, format_op
 from unmapfuzz.programs import format as format_program
-from unmapfuzz.verdict.check import MAP_PATH, Verdict, check
+from unmapfuzz.verdict.check import DEFAULT_BASELINE, MAP_PATH, Verdict, check
 from unmapfuzz.verdict.signature import Signature
 
-__all__ = ["explain", "reproducer_text"]
+__all__ = ["explain", "reproducer_text", "replay_options"]
 
 _WHAT = {
     "still-mapped": "the {level} at {at} is still mapped",
@@ -61,21 +63,33 @@ def explain(verdict: Verdict, signature: Signature) -> str:
     raise ValueError(f"the verdict does not show {signature}")
 
 
+def replay_options(specs: dict[str, str] | None, baseline: str | None = DEFAULT_BASELINE) -> list[str]:
+    """The options that run the same implementations again: ``--impl NAME=SPEC`` for each
+    user implementation (``specs``: name -> spec, built-ins naming themselves) and
+    ``--baseline`` when it is not the default."""
+    options = [f"--impl {shlex.quote(f'{name}={spec}')}" for name, spec in (specs or {}).items() if spec != name]
+    if baseline not in (None, DEFAULT_BASELINE):
+        options.append(f"--baseline {shlex.quote(baseline)}")
+    return options
+
+
 def reproducer_text(program: Program, signature: Signature, explanation: str, *,
                     verdict: Verdict | None = None, impls: dict | None = None,
-                    profile: str | None = None, file: str = "FILE") -> str:
+                    profile: str | None = None, file: str = "FILE", options: list[str] | tuple = (),
+                    baseline: str | None = DEFAULT_BASELINE) -> str:
     """The ``.ops`` text of a reproducer: a ``#`` header (signature, explanation,
-    how to replay), the program, and one ``expect`` line per implementation
-    recording its current verdict.  ``verdict`` defaults to checking
-    ``program`` with ``impls`` and ``profile``.
+    how to replay: ``unmapfuzz check FILE OPTIONS``), the program, and one
+    ``expect`` line per implementation that ran, yours included, recording its
+    current verdict.  ``verdict`` defaults to checking ``program`` with
+    ``impls``, ``profile`` and ``baseline``.
     """
     if verdict is None:
-        verdict = check(program, impls, profile or program.profile)
+        verdict = check(program, impls, profile or program.profile, baseline=baseline)
     if verdict.invalid:
         raise ValueError(f"cannot record an invalid program: {verdict.invalid}")
     expects = tuple(Expect(name, r.kinds) for name, r in verdict.results.items())
     header = (f"signature: {signature}",
               explanation,
-              f"replay: unmapfuzz check {file}")
+              " ".join(["replay: unmapfuzz check", file, *options]))
     return format_program(Program(program.platform, program.mode, program.ops,
                                   program.profile, expects), header=header)

@@ -41,8 +41,8 @@ from typing import TypeVar
 from unmapfuzz.impls.model.platforms import PLATFORMS
 from unmapfuzz.programs import Map, Op, Program, Unmap
 from unmapfuzz.programs import format as format_program
-from unmapfuzz.verdict.check import Verdict, check
-from unmapfuzz.verdict.signature import Signature, signatures
+from unmapfuzz.verdict.check import DEFAULT_BASELINE, Verdict, check
+from unmapfuzz.verdict.signature import Signature, judged
 
 __all__ = ["Outcome", "ddmin", "Minimizer", "minimize"]
 
@@ -131,10 +131,15 @@ class Minimizer:
     so a caller can see what was tried and rejected.
     """
 
-    def __init__(self, signature: Signature, impls: dict | None = None, profile: str | None = None):
+    def __init__(self, signature: Signature, impls: dict | None = None, profile: str | None = None, *,
+                 baseline: str | None = DEFAULT_BASELINE, unexplained: bool = False):
+        """``unexplained``: a candidate fails only when the baseline does not explain the
+        signature on it either (a bucket that is news stays news as it shrinks)."""
         self.signature = signature
         self.impls = impls
         self.profile = profile
+        self.baseline = baseline
+        self.unexplained = unexplained
         self.tested: dict[str, Outcome] = {}
         self.verdicts: dict[str, Verdict] = {}
         self.accepted: list[Program] = []
@@ -146,7 +151,8 @@ class Minimizer:
         verdict = self.verdicts.get(text)
         if verdict is None:
             self.checks += 1
-            verdict = self.verdicts[text] = check(program, self.impls, self.profile or program.profile)
+            verdict = self.verdicts[text] = check(program, self.impls, self.profile or program.profile,
+                                                  baseline=self.baseline)
         return verdict
 
     def outcome(self, program: Program) -> Outcome:
@@ -156,7 +162,7 @@ class Minimizer:
             verdict = self.verdict(program)
             if verdict.invalid:
                 result = Outcome.UNRESOLVED
-            elif self.signature in signatures(verdict):
+            elif self.signature in (found := judged(verdict)) and not (self.unexplained and found[self.signature]):
                 result = Outcome.FAIL
             else:
                 result = Outcome.PASS
@@ -267,11 +273,12 @@ class Minimizer:
 
 
 def minimize(program: Program, signature: Signature, impls: dict | None = None,
-             profile: str | None = None) -> Program:
+             profile: str | None = None, *, baseline: str | None = DEFAULT_BASELINE,
+             unexplained: bool = False) -> Program:
     """The smallest program found that keeps ``signature`` and stays valid.
 
     ``profile`` (default: the program's own) decides validity; the result
     carries it as its profile and has no ``expect`` lines.  Raises
     :class:`ValueError` when ``program`` does not show ``signature``.
     """
-    return Minimizer(signature, impls, profile).run(program)
+    return Minimizer(signature, impls, profile, baseline=baseline, unexplained=unexplained).run(program)

@@ -376,7 +376,7 @@ class Runner:
     def _compare_with_baseline(self, n: int) -> None:
         """After unmap ``n``: which aspects of each implementation's state differ from the
         baseline's (None where there is nothing to compare: a run that did not reach or
-        finish the operation, or ended in a hang or a crash)."""
+        finish the operation)."""
         base = self.impls[self.baseline]
         for x in self.impls.values():
             if x is base or len(x.steps) <= n:
@@ -384,12 +384,12 @@ class Runner:
             if x.group is not None and x.group is base.group:
                 x.diff[n] = ()
                 continue
-            ran = len(base.steps) > n
-            mine = x.final if x.stopped else x.group.state()
-            theirs = (base.final if base.stopped else base.group.state()) if ran else None
-            if mine is None or theirs is None:
+            if x.stopped or base.stopped:
+                # A run that a fault ended part-way through this operation has no state to
+                # compare (the kernel would have oopsed there), nor one that ended before it.
                 x.diff[n] = None
             else:
+                mine, theirs = x.group.state(), base.group.state()
                 x.diff[n] = tuple(a for a, m, t in zip(ASPECTS, mine, theirs) if m != t)
 
     # -- the verdict ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from unmapfuzz.impls import BUILTIN
 from .check import MAP_PATH
 
 __all__ = ["KnownListError", "Known", "default_known_path", "read_known", "load_known", "is_known",
-           "new_signatures", "new_among"]
+           "new_signatures", "new_among", "known_for", "why_known"]
 
 SCOPES = ("realistic", "adversarial")
 OWNERS = (*BUILTIN, MAP_PATH)
@@ -98,6 +98,23 @@ def new_signatures(verdict, patterns: list[str]) -> list:
     program (see :func:`unmapfuzz.verdict.signature.judged`) and matched by no pattern."""
     from .signature import judged
     return new_among(judged(verdict).items(), patterns)
+
+
+def known_for(profile: str | None, path: str | Path | None = None) -> list[Known]:
+    """The patterns of the list at ``path`` (default: the packaged one) that apply to ``profile``."""
+    return [k for k in read_known(path) if k.scope is None or k.scope == profile]
+
+
+def why_known(signature, explained: bool, known: list[Known], baseline: str | None) -> str | None:
+    """Why a signature is not news: the baseline shows it too on its program, or the first
+    pattern that names it (``known.txt:LINE``); None when it is new."""
+    if explained:
+        return f"the baseline {baseline} shows it too"
+    text = str(signature)
+    for k in known:
+        if k.matches(text):
+            return f"{Path(k.file).name}:{k.line}"
+    return None
 
 
 def new_among(found, patterns: list[str]) -> list:
