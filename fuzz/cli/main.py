@@ -11,7 +11,9 @@ It stays the command's own through a broken pipe (:mod:`.pipes`).
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+import threading
 
 import unmapfuzz
 
@@ -33,7 +35,17 @@ def build_parser() -> Parser:
     return parser
 
 
+def _interrupted(*_args) -> None:
+    """Ctrl-C: the person's, even when it lands inside an implementation under test,
+    whose own ``KeyboardInterrupt`` the guard would record as a crash."""
+    from unmapfuzz.verdict.guard import interrupt
+    interrupt()
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _interrupted)
     with pipe_safe_streams():
         try:
             args = build_parser().parse_args(argv)

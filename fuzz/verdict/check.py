@@ -61,7 +61,10 @@ from unmapfuzz.reference.observe import observe
 from unmapfuzz.reference.oracle import Oracle, Violation
 from unmapfuzz.reference.profiles import validate
 
-from .guard import Guard
+from . import guard as _guard
+from .guard import Deadline, Guard, ImplCrashed
+
+_GUARD_FILE = _guard.__file__
 
 DEFAULT_BASELINE = "v3-pgdnone"
 MAP_PATH = "map"
@@ -246,7 +249,7 @@ class Runner:
         self.ops: list = []
         self.baseline = baseline
         self.guard = guard or Guard()
-        self.impls = {name: _Impl(name, fn) for name, fn in impls.items()}
+        self.impls = {name: _Impl(name, self.guard.wrap(fn)) for name, fn in impls.items()}
         self.pool_key = (program.platform, program.mode, step_budget, fast)
         self.home: Machine | None = None
 
@@ -314,11 +317,13 @@ class Runner:
     def _run_unmap(self, machine: Machine, x: _Impl, n: int, op) -> Violation | None:
         """Run ``x``'s unmap on ``machine``; the violation that ended it, if one did."""
         try:
-            self.guard.call(machine.unmap, x.fn, op.ipa, op.size)
+            machine.unmap(x.fn, op.ipa, op.size)
         except Fault as fault:
             return _fault_violation(fault, n, op)
         except Exception as exc:   # the implementation raised (or the guard stopped it): a result
             return _crash_violation(exc, n, op)
+        except Deadline:           # the deadline's signal, landing as the call returned
+            return _fault_violation(Fault("hang", "the call ran past its deadline"), n, op)
         return None
 
     def _unmap_alone(self, group: _Group, n: int, op) -> list[_Group]:
@@ -504,9 +509,11 @@ def _fault_violation(fault: Fault, n: int, op) -> Violation:
 
 
 def _crash_violation(exc: BaseException, n: int, op) -> Violation:
-    frames = traceback.extract_tb(exc.__traceback__)
+    raised = exc.__cause__ if isinstance(exc, ImplCrashed) and exc.__cause__ is not None else exc
+    frames = [f for f in traceback.extract_tb(raised.__traceback__) if f.filename != _GUARD_FILE]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
-    return Violation("crash", n, "none", op.ipa, f"{type(exc).__name__}: {exc}{where}")
+    what = str(exc) if isinstance(exc, ImplCrashed) else f"{type(exc).__name__}: {exc}"
+    return Violation("crash", n, "none", op.ipa, f"{what}{where}")
 
 
 # -- comparing final states -------------------------------------------------------------------
