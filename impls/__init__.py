@@ -27,8 +27,9 @@ BUILTIN: dict[str, UnmapRange] = {
 }
 
 
-RESERVED = ("map",)
-"""Names no implementation may take: ``map`` is the shared map path's, in findings."""
+RESERVED = ("map", "worker")
+"""Names no implementation may take: in findings, ``map`` is the shared map path's and
+``worker`` a campaign worker's death that no implementation could be blamed for."""
 
 
 class ImplError(ValueError):
@@ -75,8 +76,8 @@ def load_impl(spec: str) -> tuple[str, UnmapRange]:
 def resolve_impls(specs=(), only: str | None = None, origins: dict | None = None) -> dict[str, UnmapRange]:
     """The built-in implementations plus each ``--impl`` spec, optionally cut to ``--impls``.
 
-    ``origins``, when given, is filled with how each implementation was named:
-    a built-in by its name, a user's by its spec.  Raises :class:`ImplError`
+    ``origins``, when given, is filled with where each implementation came from:
+    a built-in by its name, a user's by its spec without the ``NAME=`` part.  Raises :class:`ImplError`
     with a message for the user.
     """
     impls = dict(BUILTIN)
@@ -88,7 +89,7 @@ def resolve_impls(specs=(), only: str | None = None, origins: dict | None = None
             raise ImplError(f"--impl {spec}: the name {name!r} is taken; use NAME={spec}")
         impls[name] = fn
         if origins is not None:
-            origins[name] = spec
+            origins[name] = spec.split("=", 1)[1] if "=" in spec else spec
     if only:
         names = [n.strip() for n in only.split(",") if n.strip()]
         unknown = [n for n in names if n not in impls]

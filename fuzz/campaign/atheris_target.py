@@ -69,10 +69,16 @@ def make_test_one_input(cfg: dict):
     harness = worker_harness(cfg, "atheris", instrument_user_impls)
     platform, mode, profile, max_ops = cfg["platform"], cfg["mode"], cfg["profile"], int(cfg["max_ops"])
 
+    current = harness.current
+
     def test_one_input(data: bytes) -> None:
+        if current is not None:
+            current.set(data)
         program = program_from_input(data, platform, mode, profile, max_ops)
         if program is not None:
-            harness.run(program)
+            harness.run(program, keep_text=False)
+        if current is not None:
+            current.clear()
 
     return test_one_input, harness
 

@@ -47,7 +47,8 @@ from unmapfuzz.verdict.signature import Signature
 from .harness import CONFIG_ENV
 from .log import make_logger
 from .outdir import OutputDir, OutputError
-from .runs import fold_leftovers, previous_runs, remove_leftovers, run_entry, totals, worker_stats
+from .runs import fold_dead_log, fold_leftovers, previous_runs, remove_leftovers, run_entry, totals, worker_stats
+from .current import read_current
 from .store import read_buckets, remove_unfinished
 from .worker_process import WorkerProcess
 
@@ -93,6 +94,16 @@ class Campaign:
         self.current = run_entry(self.started, cfg.jobs, cfg.seed)
         self.announced: set[str] = set()     # buckets already printed (-v)
         self.exited: set[int] = set()        # workers whose exit is logged
+        self.restarts: dict[int, int] = {}   # worker index -> times restarted
+        self.workers_stopped = False         # by us: their exits from then on are no deaths
+        self.deaths = 0                      # workers that died before their time, this run
+        self.death_signatures: set[str] = set()
+
+    @functools.cached_property
+    def triage(self):
+        """Turns a dead worker's input and libFuzzer's artifacts into buckets (:mod:`.deaths`)."""
+        from .deaths import Triage
+        return Triage(self.out, json.loads(self._worker_env(0)[CONFIG_ENV]), self.log)
 
     @functools.cached_property
     def identity(self) -> dict:
@@ -118,6 +129,8 @@ class Campaign:
                          json.dumps(dict(previous or self.identity, runs=self.runs, **totals(self.runs)), indent=1))
         remove_leftovers(self.out)
         stale = self.outdir.clean()
+        from .minimizer import clear_markers
+        clear_markers(self.out)
         dropped = self.outdir.repair_log()
         self.log = make_logger(self.out, role="campaign")
         if stale or dropped:
@@ -135,6 +148,7 @@ class Campaign:
             "out": str(self.out), "platform": cfg.platform, "mode": cfg.mode, "profile": cfg.profile,
             "impls": cfg.impls, "seed": cfg.seed * 1000 + index, "deadline": self.started + cfg.seconds,
             "runs": cfg.runs, "known": None if cfg.known is None else str(cfg.known), "baseline": cfg.baseline,
+            "current": str(self._current_path(index)),
         })
         return env
 
@@ -149,7 +163,9 @@ class Campaign:
         if self.cfg.seed_corpus is None or not Path(self.cfg.seed_corpus).is_dir():
             return 0
         from unmapfuzz.generation.seeds import write_seeds
-        return write_seeds([self.cfg.seed_corpus], self._corpus_dir(), self.cfg.platform, self.cfg.mode)
+        written = write_seeds([self.cfg.seed_corpus], self._corpus_dir(), self.cfg.platform, self.cfg.mode)
+        self.triage.requarantine()        # a seed that killed a worker of an earlier run stays out
+        return written
 
     def start_workers(self) -> None:
         (self.out / "workers").mkdir(exist_ok=True)
@@ -172,11 +188,18 @@ class Campaign:
                                                         runs=cfg.runs)
         else:
             module, args = "unmapfuzz.campaign.workers", [cfg.engine]
-        name = f"{cfg.engine}-{index}"
-        return WorkerProcess(name, module, args, log=self.out / "workers" / f"{name}.log", cwd=self.out,
-                             env=self._worker_env(index), keep_fds=(self.outdir.fd,))
+        restarts = self.restarts.get(index, 0)
+        name = f"{cfg.engine}-{index}" + (f".{restarts}" if restarts else "")
+        worker = WorkerProcess(name, module, args, log=self.out / "workers" / f"{name}.log", cwd=self.out,
+                               env=self._worker_env(index), keep_fds=(self.outdir.fd,))
+        worker.index = index
+        return worker
+
+    def _current_path(self, index: int) -> Path:
+        return self.out / "workers" / f"{self.cfg.engine}-{index}.current"
 
     def stop_workers(self) -> None:
+        self.workers_stopped = True
         for w in self.workers:
             if w.poll() is None:
                 w.terminate()
@@ -188,15 +211,39 @@ class Campaign:
                 w.kill()
                 w.wait()
 
-    def note_exits(self) -> None:
+    def note_exits(self, restart: bool = True) -> None:
         """Log each worker that has exited since the last look (once per worker), and remove
-        the buckets it was building when it died."""
-        for w in self.workers:
-            if w.poll() is not None and w.pid not in self.exited:
-                self.exited.add(w.pid)
-                unfinished = remove_unfinished(self.out, w.pid)
-                self.log.warning("worker_exited", worker=w.name, pid=w.pid, status=w.returncode,
-                                 unfinished_buckets_removed=len(unfinished))
+        the buckets it was building when it died.  One that died before its time (not a
+        clean exit: ``--runs`` done, or stopped by us) has what it was running and what
+        libFuzzer left turned into buckets (:mod:`.deaths`), and, with ``restart``, is
+        started again while the campaign has time left."""
+        for i, w in enumerate(self.workers):
+            if w.poll() is None or w.pid in self.exited:
+                continue
+            self.exited.add(w.pid)
+            unfinished = remove_unfinished(self.out, w.pid)
+            self.log.warning("worker_exited", worker=w.name, pid=w.pid, status=w.returncode,
+                             unfinished_buckets_removed=len(unfinished))
+            if w.returncode == 0 or self.stopping or self.workers_stopped or w.output_error(self.out) is not None:
+                continue
+            running = read_current(self._current_path(w.index))     # before a new worker reuses the file
+            if self.cfg.engine == "atheris":
+                w.wait(5)                                               # its log complete
+                fold_dead_log(self.out, w.log_path, w.pid, w.started)
+            again = restart and time.time() < self.started + self.cfg.seconds - 1
+            if again:                 # first, so that fuzzing goes on while the death is triaged
+                self.restarts[w.index] = self.restarts.get(w.index, 0) + 1
+                self.workers[i] = self.start_worker(w.index)
+                self.log.info("worker_restarted", worker=self.workers[i].name, pid=self.workers[i].pid,
+                              after=w.name, status=w.returncode)
+            found = list(dict.fromkeys(self.triage.died(w.name, w.returncode, running)))
+            self.deaths += 1
+            news = [sig for sig in found if sig not in self.death_signatures]
+            self.death_signatures.update(found)
+            if not self.cfg.quiet and (news or self.deaths == 1):      # the rest are in the log
+                self.say(f"worker {w.name} died ({_status(w.returncode)})" +
+                         (f"; its input shows {', '.join(news)}" if news else "") +
+                         ("; restarted" if again else ""))
 
     def output_error(self) -> OutputError | None:
         """An error writing the output that a worker or the minimiser met, if any."""
@@ -204,8 +251,54 @@ class Campaign:
             error = w.output_error(self.out)
             if error is not None:
                 return error
-        error = getattr(self.minimizer, "error", None)
-        return OutputError.from_os_error(error, self.out) if error is not None else None
+        return self.minimizer.output_error(self.out) if self.minimizer is not None else None
+
+    # -- the minimiser ----------------------------------------------------------------------
+
+    def start_minimizer(self) -> None:
+        """Start the minimiser process (:mod:`.minimizer`), from the main thread as a worker."""
+        n = self.restarts.get("minimizer", 0)
+        name = "minimizer" + (f".{n}" if n else "")
+        self.minimizer = WorkerProcess(name, "unmapfuzz.campaign.minimizer", [],
+                                       log=self.out / "workers" / f"{name}.log", cwd=self.out,
+                                       env=self._worker_env(0), keep_fds=(self.outdir.fd,))
+
+    def note_minimizer(self, restart: bool = True) -> None:
+        """A minimiser that died (not of an error writing the output) gives up the bucket it
+        had in hand, and, with ``restart``, is started again while the campaign has time left."""
+        from .minimizer import mark_died
+        m = self.minimizer
+        if m is None or m.poll() is None or m.returncode == 0 or m.output_error(self.out) is not None:
+            return
+        given_up = mark_died(self.out, m.pid)
+        self.log.warning("minimizer_died", pid=m.pid, status=m.returncode, given_up=given_up)
+        self.minimizer = None
+        if restart and time.time() < self.started + self.cfg.seconds - 1:
+            self.restarts["minimizer"] = self.restarts.get("minimizer", 0) + 1
+            self.start_minimizer()
+
+    def finish_minimizer(self, timeout: float) -> None:
+        """Let the minimiser finish what is pending (SIGUSR1), for at most ``timeout`` seconds."""
+        from .minimizer import clear_markers
+        m = self.minimizer
+        if m is None:
+            return
+        stopped = False                  # by us, past its time: what it had in hand is not its fault
+        if m.poll() is None:
+            try:
+                os.kill(m.pid, signal.SIGUSR1)
+                m.wait(timeout)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                stopped = True
+                m.terminate()
+                try:
+                    m.wait(5)
+                except subprocess.TimeoutExpired:
+                    m.kill()
+                    m.wait()
+        if not stopped:                  # it died finishing: of a bucket in hand, as during the run
+            self.note_minimizer(restart=False)
+        clear_markers(self.out)
 
     # -- progress ----------------------------------------------------------------------
 
@@ -218,6 +311,7 @@ class Campaign:
         elapsed = time.time() - self.started
         st = self.stats()
         self.current.update(elapsed_seconds=round(elapsed, 1), executions=st["execs"], invalid=st["invalid"],
+                            worker_deaths=self.deaths,
                             finished=final, stop=stop)
         runs = [*self.runs, self.current]
         buckets = read_buckets(self.out)
@@ -245,7 +339,9 @@ class Campaign:
         earlier = summary["executions"] - run["executions"]
         line = (f"[unmapfuzz] {summary['executions']} execs" + (f" ({earlier} before this run)" if earlier else "") +
                 f"  {rate:.0f}/s  cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
-                f"({len(summary['new'])} new{_for_user(summary)})  {run['elapsed_seconds']:.0f}s elapsed, "
+                f"({len(summary['new'])} new{_for_user(summary)})" +
+                (f"  {self.deaths} worker deaths" if self.deaths else "") +
+                f"  {run['elapsed_seconds']:.0f}s elapsed, "
                 f"{remaining:.0f}s left")
         self.log.info("progress", executions=summary["executions"], exec_per_second=round(rate, 1),
                       coverage=summary["coverage"], buckets=len(summary["buckets"]), new=len(summary["new"]),
@@ -283,11 +379,10 @@ class Campaign:
             self.summary()                    # this run's entry is in the ledger before any worker runs
             for sig in previous:
                 signal.signal(sig, self._on_signal)
+            (self.out / "workers").mkdir(exist_ok=True)
             if cfg.minimize:
-                from .minimizer import Minimizer
-                self.minimizer = _reporting_errors(Minimizer(self.out, cfg.impls, cfg.profile, self.log,
-                                                             baseline=cfg.baseline))
-                self.minimizer.start()
+                self.start_minimizer()
+            self.triage.artifacts()           # what the workers of a killed run left
             self.start_workers()
             while not self.stopping:
                 self.wait_tick(min(cfg.progress_every, max(0.05, self.started + cfg.seconds - time.time())))
@@ -295,6 +390,7 @@ class Campaign:
                 if error is not None:
                     raise error
                 self.note_exits()
+                self.note_minimizer()
                 self.progress(self.summary())
                 if time.time() >= self.started + cfg.seconds:
                     break
@@ -310,9 +406,14 @@ class Campaign:
         except OutputError as exc:
             reason, error = "output error", exc
         finally:
+            triage = self.log is not None and reason != "output error"
+            if triage:
+                self._triage_safely(lambda: self.note_exits(restart=False))   # deaths since the last tick
             self.stop_workers()
+            if triage:
+                self._triage_safely(self.triage.artifacts)      # a failure libFuzzer saw at the very end
             if self.minimizer is not None:
-                self.minimizer.finish(timeout=30 if reason == "time" else 5)
+                self.finish_minimizer(timeout=min(30.0, max(5.0, cfg.seconds / 10)) if reason == "time" else 0.1)
             if self.log is not None:              # the directory was ours: record how the run ended
                 try:
                     error = error or self.output_error()
@@ -329,6 +430,14 @@ class Campaign:
             raise error
         self.progress(summary)
         return summary
+
+    def _triage_safely(self, step) -> None:
+        """Run a triage step at the end; an error writing the output is logged, not raised
+        over the error or interrupt the campaign is already ending with."""
+        try:
+            step()
+        except OSError as exc:
+            self.log.error("triage_failed", error=str(OutputError.from_os_error(exc, self.out)))
 
     def write_report(self) -> None:
         """``OUT/report.html``, written after the summary: a report that fails loses nothing."""
@@ -355,6 +464,15 @@ class Campaign:
         self.stop()
 
 
+def _status(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            pass
+    return f"exit status {returncode}"
+
+
 def _for_user(summary: dict) -> str:
     """``, 2 NEW for mine`` when your implementations have new buckets (the progress line's)."""
     mine = summary.get("new_for_user") or []
@@ -362,22 +480,6 @@ def _for_user(summary: dict) -> str:
         return ""
     names = sorted({Signature.parse(s).impl for s in mine})
     return f", {len(mine)} NEW for {', '.join(names)}"
-
-
-def _reporting_errors(minimizer):
-    """``minimizer`` (a thread) with an OSError of its own kept in ``minimizer.error`` for the
-    campaign to report, instead of ending the thread with a traceback nobody acts on."""
-    minimizer.error = None
-    run = minimizer.run
-
-    def guarded() -> None:
-        try:
-            run()
-        except OSError as exc:
-            minimizer.error = exc
-
-    minimizer.run = guarded
-    return minimizer
 
 
 ATHERIS_TARGET = "unmapfuzz.campaign.atheris_target"

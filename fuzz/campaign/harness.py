@@ -47,8 +47,12 @@ def worker_harness(cfg: dict, engine: str, prepare=None) -> "Harness":
     impls = resolve_impls(cfg.get("impls", []), origins=origins)
     if prepare is not None:
         prepare(impls)
-    return Harness(Path(cfg["out"]), impls, cfg["profile"], engine,
-                   baseline=cfg.get("baseline") or DEFAULT_BASELINE, specs=origins)
+    harness = Harness(Path(cfg["out"]), impls, cfg["profile"], engine,
+                      baseline=cfg.get("baseline") or DEFAULT_BASELINE, specs=origins)
+    if cfg.get("current"):
+        from .current import CurrentInput
+        harness.current = CurrentInput(Path(cfg["current"]))
+    return harness
 
 
 class Harness:
@@ -79,6 +83,7 @@ class Harness:
         self.stats_dir.mkdir(parents=True, exist_ok=True)
         self.stats_path = self.stats_dir / f"{engine}.{os.getpid()}.json"
         self.extra: dict = {}
+        self.current = None     # a worker's CurrentInput: what it runs, for the campaign if it dies
 
     def judge(self, program: Program) -> tuple[Judged, object]:
         """``program``'s judgement, from the memo when it ran before; and its verdict when it
@@ -96,9 +101,17 @@ class Harness:
             memo.popitem(last=False)
         return found, verdict
 
-    def run(self, program: Program) -> Judged:
-        """Check ``program`` (or count a repeat) and record what it shows; its judgement."""
+    def run(self, program: Program, *, keep_text: bool = True) -> Judged:
+        """Check ``program`` (or count a repeat) and record what it shows; its judgement.
+
+        A worker's :attr:`current` input is the program's text while it runs, unless the
+        caller keeps the input itself (``keep_text=False``: the atheris target keeps its bytes)."""
+        current = self.current
+        if current is not None and keep_text:
+            current.set(format_program(program).encode(), b"T")
         found, verdict = self.judge(program)
+        if current is not None and keep_text:
+            current.clear()
         self.execs += 1
         if found is None:
             self.invalid += 1

@@ -79,22 +79,29 @@ def _runs(events: list[dict]) -> dict[tuple, dict]:
 
 
 def _explanation(bucket: dict) -> str:
-    """The kernel-terms line of the bucket's reproducer, or one worked out from its first program."""
+    """The kernel-terms line of the bucket's reproducer, or what its first program showed."""
     path = bucket.get("minimized")
     if path:
         lines = [line[1:].strip() for line in Path(path).read_text().splitlines() if line.startswith("#")]
         for i, line in enumerate(lines):
             if line.startswith("signature:") and i + 1 < len(lines) and not lines[i + 1].startswith("replay:"):
                 return lines[i + 1]
+    return _recorded_explanation(bucket)
+
+
+def _recorded_explanation(bucket: dict) -> str:
+    """What the bucket's ``meta.json`` recorded of its first program's finding.  Read, never
+    worked out again: that would run the implementations (a user's may kill the process)."""
     try:
-        from unmapfuzz.programs import load
-        from unmapfuzz.triage.explain import explain
-        from unmapfuzz.verdict.check import check
-        from unmapfuzz.verdict.signature import Signature
-        program = load(bucket["program"])
-        return explain(check(program, None, program.profile), Signature.parse(bucket["signature"]))
-    except Exception as exc:        # a report never fails for one bucket: say why instead
-        return f"(no explanation: {type(exc).__name__}: {exc})"
+        meta = json.loads((Path(bucket["program"]).parent / "meta.json").read_text())
+    except (OSError, ValueError) as exc:
+        return f"(no explanation: {exc})"
+    if meta.get("died"):
+        return meta["died"]
+    for f in (meta.get("verdict") or {}).get("findings", []):
+        if (f.get("impl"), f.get("kind"), f.get("level")) == (bucket["impl"], bucket["kind"], bucket["level"]):
+            return f"op {f.get('op')} at IPA {f.get('ipa')}: {f.get('detail')}"
+    return "(no explanation recorded)"
 
 
 def report_data(out: Path) -> dict:

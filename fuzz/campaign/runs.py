@@ -32,8 +32,11 @@ same way.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
+
+from unmapfuzz.atomic import atomic_write
 
 from .libfuzzer import parse_libfuzzer
 from .outdir import CampaignError
@@ -111,7 +114,8 @@ def fold_leftovers(runs: list[dict], out: Path, engine: str) -> bool:
 def remove_leftovers(out: Path) -> list[Path]:
     """Remove the workers' stats files and logs (already folded into the ledger); the paths removed."""
     out = Path(out)
-    removed = [*(out / "stats").glob("*.json"), *(out / "workers").glob("*.log")]
+    removed = [*(out / "stats").glob("*.json"), *(out / "workers").glob("*.log"),
+               *(out / "workers" / DEAD_LOGS).glob("*.log")]
     for path in removed:
         path.unlink()
     return removed
@@ -134,8 +138,18 @@ def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
             last = max(last, s.get("time", 0.0))
     if engine == "atheris":
         # libFuzzer exits without running Python's exit handlers, so its
-        # own status lines are the reliable count of executions.
+        # own status lines are the reliable count of executions: in the logs of
+        # the workers, and in the stats a dead worker's log was folded into
+        # (see fold_dead_log).
         execs = 0
+        for f in (out / "stats").glob(f"{FOLDED}*.json"):
+            try:
+                s = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            if since is None or s.get("started", 0) >= since:
+                execs += s.get("execs", 0)
+                cov = max(cov, s.get("cov", 0))
         for f in (out / "workers").glob("atheris-*.log"):
             status = parse_libfuzzer(_tail(f))
             cov = max(cov, status["cov"] or 0)
@@ -145,6 +159,29 @@ def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
             except OSError:
                 pass
     return {"execs": execs, "invalid": invalid, "cov": cov, "last": last or None}
+
+
+FOLDED = "atheris-folded."
+DEAD_LOGS = "dead"
+KEEP_DEAD_LOGS = 20
+
+
+def fold_dead_log(out: Path, log: Path, pid: int, started: float) -> None:
+    """A dead atheris worker's log: its count into ``stats/atheris-folded.PID.json``, the log
+    itself into ``workers/dead/`` (the newest :data:`KEEP_DEAD_LOGS` are kept).  A campaign
+    whose workers keep dying (a user's code that kills its process) restarts them for
+    hours; their logs must neither pile up nor be read again at every progress tick."""
+    out = Path(out)
+    status = parse_libfuzzer(_tail(log))
+    atomic_write(out / "stats" / f"{FOLDED}{pid}.json", json.dumps(
+        {"engine": "atheris", "pid": pid, "execs": status["executions"] or 0, "cov": status["cov"] or 0,
+         "started": started, "time": time.time()}))
+    dead = out / "workers" / DEAD_LOGS
+    dead.mkdir(exist_ok=True)
+    os.replace(log, dead / log.name)
+    kept = sorted(dead.glob("*.log"), key=lambda p: p.stat().st_mtime)
+    for old in kept[:-KEEP_DEAD_LOGS]:
+        old.unlink(missing_ok=True)
 
 
 def run_entry(started: float, jobs: int, seed: int) -> dict:

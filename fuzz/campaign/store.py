@@ -2,7 +2,9 @@
 
 Layout of ``DIR``::
 
-    findings/<slug>/first.ops      the first program seen with this signature
+    findings/<slug>/first.ops      the first program seen with this signature, headed by its
+                                   signature and a ``# replay:`` line naming the campaign's
+                                   ``--impl`` specs and baseline (as every ``.ops`` here is)
     findings/<slug>/meta.json      signature fields, first-seen time, whether the baseline explained
                                    that first program, and the campaign's implementations and baseline
     findings/<slug>/unexplained.ops  the first program the baseline did not explain, when first.ops
@@ -44,6 +46,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import tempfile
 import time
@@ -52,6 +55,8 @@ from pathlib import Path
 from collections.abc import Callable
 
 from unmapfuzz.atomic import replace_file
+from unmapfuzz.triage.explain import replay_options
+from unmapfuzz.verdict.check import DEFAULT_BASELINE
 from unmapfuzz.verdict.signature import Signature
 
 
@@ -124,7 +129,7 @@ class FindingStore:
         meta = dict(signature.to_json(), first_seen=now, explained_by_baseline=explained, **self.meta)
         if verdict_json is not None:
             meta["verdict"] = verdict_json() if callable(verdict_json) else verdict_json
-        program_text = program_text() if callable(program_text) else program_text
+        program_text = self._headed(signature, bucket / "first.ops", program_text)
         try:
             _write_synced(tmp / "first.ops", program_text)
             _write_synced(tmp / "meta.json", json.dumps(meta, indent=1, sort_keys=True))
@@ -146,7 +151,7 @@ class FindingStore:
         self.unexplained.add(signature)
         if not bucket.is_dir() or (bucket / UNEXPLAINED).exists():
             return
-        text = program_text() if callable(program_text) else program_text
+        text = self._headed(signature, bucket / UNEXPLAINED, program_text)
         tmp = bucket / f".{UNEXPLAINED}.{os.getpid()}.{secrets.token_hex(4)}.part"
         try:
             _write_synced(tmp, text)
@@ -158,6 +163,14 @@ class FindingStore:
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
+
+    def _headed(self, signature: Signature, path: Path, program_text: Text) -> str:
+        """The text of a bucket's program file: its signature and how to replay it (with the
+        campaign's ``--impl`` specs and baseline), then the program."""
+        text = program_text() if callable(program_text) else program_text
+        options = replay_options(self.meta.get("impls"), self.meta.get("baseline", DEFAULT_BASELINE))
+        replay = " ".join(["unmapfuzz check", shlex.quote(str(path.absolute())), *options])
+        return f"# signature: {signature}\n# replay: {replay}\n{text}"
 
     def _flush(self, signature, entry) -> None:
         bucket = self.findings / slug(signature)
@@ -214,6 +227,7 @@ def read_buckets(out: Path) -> list[dict]:
             "platform": meta["platform"], "mode": meta["mode"], "level": meta["level"],
             "count": max(count, 1), "first_seen": meta.get("first_seen"), "last_seen": last,
             "explained_by_baseline": explained, "baseline": meta.get("baseline"),
+            "impls": meta.get("impls"), "died": meta.get("died"),
             "program": str(unexplained if unexplained.is_file() else bucket / "first.ops"),
             "minimized": str(bucket / "minimized.ops") if (bucket / "minimized.ops").is_file() else None,
         })

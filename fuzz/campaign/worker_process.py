@@ -26,6 +26,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 from . import lifeline
@@ -47,6 +48,7 @@ class WorkerProcess:
     def __init__(self, name: str, module: str, args: list[str], *, log: Path, cwd: Path, env: dict,
                  keep_fds: tuple[int, ...] = ()):
         self.name = name
+        self.started = time.time()
         self.log_path = Path(log)
         self.tail = bytearray()
         self.log_error: OSError | None = None
