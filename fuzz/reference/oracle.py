@@ -29,6 +29,7 @@ helpers.
 """
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from unmapfuzz.impls.model.memory import Table
@@ -67,6 +68,10 @@ def table_freeable(platform: Platform, mode: str, level: str) -> bool:
 
 
 # -- the checks -------------------------------------------------------------------
+
+def _pa(table: Table) -> int:
+    return table.pa
+
 
 def _hex(v: int | None) -> str:
     return "-" if v is None else f"{v:#x}"
@@ -112,8 +117,9 @@ class Oracle:
 
     def check(self, op_index: int, op) -> list[Violation]:
         m = self.machine
-        log = m.memory.log[self.log_mark:]
-        self.log_mark = len(m.memory.log)
+        mlog = m.memory.log
+        log = mlog[self.log_mark:]
+        self.log_mark = len(mlog)
         before = self.obs
         after = observe(m)
         out: list[Violation] = []
@@ -126,26 +132,27 @@ class Oracle:
         else:
             lo, hi = op.ipa, op.ipa + op.size
             apply_unmap(self.expected, lo, hi)
-        befores = {}
-        for ev in log:
-            if ev[0] == "set":
-                befores.setdefault((id(ev[1]), ev[2]), ev[3])
-        ctx = _Context(m, befores)
-        self._check_leaves(op_index, is_map, lo, hi, before, after, ctx, out)
+        ctx = _Context(m, log)
+        translations_wrong = self._check_leaves(op_index, is_map, lo, hi, before, after, ctx, out)
         self._check_tables(op_index, is_map, lo, hi, before, after, log, ctx, out)
-        if m.kvm is not None:
+        # Only an overwritten non-zero entry can remove a translation or unlink a table:
+        # without one there is nothing for a TLB flush to cover.
+        if m.kvm is not None and any(ev[0] == "set" and ev[3] for ev in log):
             self._check_tlb(op_index, before, after, log, ctx, out)
         for ev in log:
             if ev[0] == "free":
                 table = ev[1].table
                 self.freed_positions.append((table.level, table.base if table.base is not None else -1))
-        # Adopt what is there as the baseline for the next operation.
-        self.expected = {ipa: leaf.key for ipa, leaf in after.leaves.items()}
+        # Adopt what is there as the baseline for the next operation (where every
+        # translation was as expected, it already is).
+        if translations_wrong:
+            self.expected = {ipa: leaf.key for ipa, leaf in after.leaves.items()}
         self.obs = after
         return out
 
     # translations
-    def _check_leaves(self, op_index, is_map, lo, hi, before, after, ctx, out):
+    def _check_leaves(self, op_index, is_map, lo, hi, before, after, ctx, out) -> bool:
+        """Append the translation violations; whether there were any."""
         plat = self.platform
         groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
         for ipa, want in self.expected.items():
@@ -171,81 +178,116 @@ class Oracle:
             ipa = items[0][0]
             detail = items[0][1] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
             out.append(Violation(kind, op_index, level, ipa, detail, ctx.lines(ipa)))
+        return bool(groups)
 
     # tables and refcounts
     def _check_tables(self, op_index, is_map, lo, hi, before, after, log, ctx, out):
         plat, mode = self.platform, self.mode
-        candidates = set(before.tables)
-        candidates.update(ev[1] for ev in log if ev[0] == "alloc")
-        # In address order: a set of tables iterates in identity-hash order,
+        after_tables, before_tables = after.tables, before.tables
+        # A leaked table is reported once: it is in neither the next operation's
+        # baseline nor its allocations.
+        gone = [t for t in before_tables if t not in after_tables]
+        gone += [ev[1] for ev in log if ev[0] == "alloc" and ev[1] not in after_tables and ev[1] not in before_tables]
+        # Everything in address order: tables iterate in identity-hash order,
         # which differs between processes, and verdicts must be byte-identical.
-        for table in sorted(candidates, key=lambda t: t.pa):
-            # A leaked table is reported once: it is in neither the next
-            # operation's baseline nor its allocations.
-            if table in after.tables:
-                continue
+        for table in sorted(gone, key=_pa) if len(gone) > 1 else gone:
             if not all(page.freed for page in table.pages):
-                base = before.tables.get(table, (table.base, None))[0]
+                base = before_tables.get(table, (table.base, None))[0]
                 out.append(Violation("leaked-table", op_index, table.level, base,
                                      f"{table.level} table page {table.pa:#x} was unlinked but not freed "
                                      f"(count {table.pages[0].count})", ctx.lines(base)))
-        for table, (base, _) in sorted(after.tables.items(), key=lambda item: item[0].pa):
+        found: list[tuple[int, int, Violation]] = []     # (table address, order within the table, violation)
+        excess, live_of = self.excess, after.live
+        for table, (base, _) in after_tables.items():
+            pages = table.pages
             counted = table.kind == "table"
-            per_page = [0] * len(table.pages)
-            if len(table.pages) == 1:
-                per_page[0] = after.live[table]
+            if len(pages) == 1:
+                page = pages[0]
+                if not page.freed and counted and page.count == 1 + live_of[table] and not excess:
+                    if is_map or live_of[table]:     # the common case: nothing to say of this table
+                        continue
+                per_page = [live_of[table]]
             else:
+                per_page = [0] * len(pages)
                 for index in table.entries:
                     per_page[index >> table.per_page_shift] += 1
-            for page, live in zip(table.pages, per_page):
+            for page, live in zip(pages, per_page):
                 if page.freed:
                     if page not in self.reported_freed:
                         self.reported_freed.add(page)
                         page_ipa = base + ((page.index << table.per_page_shift) << table.shift)
-                        out.append(Violation("freed-live-page", op_index, table.level, page_ipa,
-                                             f"{table.level} table page {page.pa:#x} (page {page.index} of its "
-                                             f"allocation) was freed while still in use", ctx.lines(page_ipa)))
+                        found.append((table.pa, len(found), Violation(
+                            "freed-live-page", op_index, table.level, page_ipa,
+                            f"{table.level} table page {page.pa:#x} (page {page.index} of its "
+                            f"allocation) was freed while still in use", ctx.lines(page_ipa))))
                     continue
                 if not counted:
                     continue
-                want = (1 if page.index == 0 else 0) + live + self.excess.get(page, 0)
+                want = (1 if page.index == 0 else 0) + live + excess.get(page, 0)
                 if page.count != want:
-                    out.append(Violation("refcount-mismatch", op_index, table.level, base,
-                                         f"{table.level} table page {page.pa:#x} has count {page.count}, "
-                                         f"expected {want} ({live} live entries)", ctx.lines(base)))
-                    self.excess[page] = page.count - want + self.excess.get(page, 0)
+                    found.append((table.pa, len(found), Violation(
+                        "refcount-mismatch", op_index, table.level, base,
+                        f"{table.level} table page {page.pa:#x} has count {page.count}, "
+                        f"expected {want} ({live} live entries)", ctx.lines(base))))
+                    excess[page] = page.count - want + excess.get(page, 0)
             # A freed table is not retained: it was reported as freed-live-page above.
-            if (not is_map and table not in self.roots and after.live[table] == 0
-                    and not any(page.freed for page in table.pages)
-                    and before.live.get(table, 0) > 0 and not self.excess.get(table.pages[0], 0)
+            if (not is_map and table not in self.roots and live_of[table] == 0
+                    and not any(page.freed for page in pages)
+                    and before.live.get(table, 0) > 0 and not excess.get(pages[0], 0)
                     and base < hi and lo < base + (table.n << table.shift)
                     and table_freeable(plat, mode, table.level)):
-                out.append(Violation("retained-empty-table", op_index, table.level, base,
-                                     f"{table.level} table page {table.pa:#x} covering {_hex(base)} was emptied "
-                                     "but not freed", ctx.lines(base)))
+                found.append((table.pa, len(found), Violation(
+                    "retained-empty-table", op_index, table.level, base,
+                    f"{table.level} table page {table.pa:#x} covering {_hex(base)} was emptied "
+                    "but not freed", ctx.lines(base))))
+        if len(found) > 1:
+            found.sort()
+        out.extend(v for _, _, v in found)
 
     # TLB maintenance
     def _check_tlb(self, op_index, before, after, log, ctx, out):
-        flushes = [(i, ev[1]) for i, ev in enumerate(log) if ev[0] == "tlbi"]
+        flushes: list[tuple[int, int]] = []         # (IPA, position in the log), by IPA
         first_set: dict[tuple[int, int], int] = {}
         frees: dict = {}
         for i, ev in enumerate(log):
-            if ev[0] == "set":
+            what = ev[0]
+            if what == "set":
                 first_set.setdefault((id(ev[1]), ev[2]), i)
-            elif ev[0] == "free":
+            elif what == "tlbi":
+                flushes.append((ev[1], i))
+            elif what == "free":
                 frees.setdefault(ev[1], i)
+        flushes.sort()
+        flush_ipas = [ipa for ipa, _ in flushes]
+        tables = before.tables
+        above: dict = {}          # table -> the first write of a slot on its path from the root
 
         def cleared_at(table: Table, index: int) -> int | None:
-            hits = [first_set[(id(t), i)] for t, i in before.chain(table, index) if (id(t), i) in first_set]
-            return min(hits) if hits else None
+            """The first write of a slot on the path from the root to ``table[index]``."""
+            if table in above:
+                up = above[table]
+            else:
+                parent = tables[table][1]
+                up = above[table] = None if parent is None else cleared_at(*parent)
+            here = first_set.get((id(table), index))
+            if here is None or (up is not None and up < here):
+                return up
+            return here
 
         def judge(lo: int, hi: int, after_i: int, before_i: int | None) -> str | None:
-            inside = [i for i, ipa in flushes if lo <= ipa < hi]
+            j = bisect_left(flush_ipas, lo)
+            inside = False
+            while j < len(flushes) and flushes[j][0] < hi:
+                inside = True
+                i = flushes[j][1]
+                if after_i < i and (before_i is None or i < before_i):
+                    self.flush_coverage.add((lo, hi))
+                    return None
+                j += 1
             if inside:
                 self.flush_coverage.add((lo, hi))
-            if any(after_i < i and (before_i is None or i < before_i) for i in inside):
-                return None
-            return "tlbi-order" if inside else "missing-tlbi"
+                return "tlbi-order"
+            return "missing-tlbi"
 
         found: dict[tuple[str, str], list[tuple[int, str]]] = {}
         for ipa, leaf in before.leaves.items():
@@ -280,15 +322,22 @@ class Oracle:
 
 
 class _Context:
-    """Renders the descriptors on an IPA's translation path, before and after."""
+    """Renders the descriptors on an IPA's translation path, before and after the
+    operation whose effects are ``log``."""
 
-    def __init__(self, machine, befores):
+    def __init__(self, machine, log):
         self.machine = machine
-        self.befores = befores
+        self.log = log
+        self.befores: dict | None = None
 
     def lines(self, ipa: int | None) -> tuple[str, ...]:
         if ipa is None:
             return ()
+        if self.befores is None:         # made for the first violation: most operations have none
+            self.befores = {}
+            for ev in self.log:
+                if ev[0] == "set":
+                    self.befores.setdefault((id(ev[1]), ev[2]), ev[3])
         old = path(self.machine, ipa, self.befores)
         new = {(id(t), i): v for t, i, v in path(self.machine, ipa)}
         out = []
