@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 
 import atheris
@@ -70,8 +71,11 @@ def make_test_one_input(cfg: dict):
     platform, mode, profile, max_ops = cfg["platform"], cfg["mode"], cfg["profile"], int(cfg["max_ops"])
 
     current = harness.current
+    sigmask, deferred = signal.pthread_sigmask, {signal.SIGTERM}
 
     def test_one_input(data: bytes) -> None:
+        sigmask(signal.SIG_UNBLOCK, deferred)      # a SIGTERM that came during the last input ends us here
+        sigmask(signal.SIG_BLOCK, deferred)
         if current is not None:
             current.set(data)
         program = program_from_input(data, platform, mode, profile, max_ops)
@@ -84,6 +88,12 @@ def make_test_one_input(cfg: dict):
 
 
 def main(argv: list[str]) -> None:
+    # libFuzzer ends the process inside its SIGTERM handler, wherever the target is:
+    # in the middle of writing a bucket, that bucket would be lost half-built.  So
+    # SIGTERM waits for the start of the next input (test_one_input), blocked in
+    # every thread libFuzzer starts too (they inherit this mask).  A worker stuck in
+    # one input is killed by whoever stops it (the campaign, the lifeline's backstop).
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     cfg = load_config()
     test_one_input, harness = make_test_one_input(cfg)
     import atexit

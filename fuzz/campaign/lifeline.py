@@ -39,6 +39,7 @@ __all__ = ["command", "hold", "main"]
 
 PR_SET_PDEATHSIG = 1
 SIGNAL = signal.SIGHUP
+BACKSTOP_SECONDS = 15.0
 
 
 def command(parent_pid: int, module: str, args: list[str]) -> list[str]:
@@ -47,11 +48,23 @@ def command(parent_pid: int, module: str, args: list[str]) -> list[str]:
 
 
 def _orphaned(*_args) -> None:
-    """The campaign is gone: stop this worker and everything it started."""
-    if os.getpgrp() == os.getpid():
+    """The campaign is gone: stop this worker and everything it started, and make sure
+    of it: a worker that has not stopped :data:`BACKSTOP_SECONDS` later (it is stuck in
+    code that never returns, with SIGTERM deferred) is killed."""
+    group = os.getpgrp() == os.getpid()
+    if group:
         os.killpg(os.getpid(), signal.SIGTERM)
     else:                        # not a group leader (run by hand): stop just this process
         os.kill(os.getpid(), signal.SIGTERM)
+
+    def backstop() -> None:
+        time.sleep(BACKSTOP_SECONDS)
+        if group:
+            os.killpg(os.getpid(), signal.SIGKILL)
+        else:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=backstop, name="lifeline-backstop", daemon=True).start()
 
 
 def _arm_pdeathsig() -> bool:
