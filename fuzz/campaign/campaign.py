@@ -49,6 +49,7 @@ from .log import make_logger
 from .outdir import OutputDir, OutputError
 from .runs import fold_dead_log, fold_leftovers, previous_runs, remove_leftovers, run_entry, totals, worker_stats
 from .current import read_current
+from .display import Display
 from .store import read_buckets, remove_unfinished
 from .worker_process import WorkerProcess
 
@@ -98,6 +99,7 @@ class Campaign:
         self.workers_stopped = False         # by us: their exits from then on are no deaths
         self.deaths = 0                      # workers that died before their time, this run
         self.death_signatures: set[str] = set()
+        self.display = Display(cfg.seconds, quiet=cfg.quiet)
 
     @functools.cached_property
     def triage(self):
@@ -337,12 +339,10 @@ class Campaign:
         rate = run["executions"] / run["elapsed_seconds"] if run["elapsed_seconds"] else 0.0
         remaining = max(0.0, self.cfg.seconds - run["elapsed_seconds"])
         earlier = summary["executions"] - run["executions"]
-        line = (f"[unmapfuzz] {summary['executions']} execs" + (f" ({earlier} before this run)" if earlier else "") +
-                f"  {rate:.0f}/s  cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
-                f"({len(summary['new'])} new{_for_user(summary)})" +
-                (f"  {self.deaths} worker deaths" if self.deaths else "") +
-                f"  {run['elapsed_seconds']:.0f}s elapsed, "
-                f"{remaining:.0f}s left")
+        figures = (f"{summary['executions']} execs" + (f" ({earlier} before this run)" if earlier else "") +
+                   f"  {rate:.0f}/s  cov {summary['coverage'] or '-'}  buckets {len(summary['buckets'])} "
+                   f"({len(summary['new'])} new{_for_user(summary)})" +
+                   (f"  {self.deaths} worker deaths" if self.deaths else ""))
         self.log.info("progress", executions=summary["executions"], exec_per_second=round(rate, 1),
                       coverage=summary["coverage"], buckets=len(summary["buckets"]), new=len(summary["new"]),
                       elapsed=run["elapsed_seconds"], remaining=round(remaining, 1))
@@ -351,11 +351,10 @@ class Campaign:
                 if b["signature"] not in self.announced:
                     self.announced.add(b["signature"])
                     self.say(f"{'known' if b['known'] else 'NEW'} bucket {b['signature']}: {b['program']}")
-        if not self.cfg.quiet:
-            self.say(line[len("[unmapfuzz] "):])
+        self.display.progress(figures, run["elapsed_seconds"], remaining, alarm=bool(summary.get("new_for_user")))
 
     def say(self, message: str) -> None:
-        print(f"[unmapfuzz] {message}", file=sys.stderr, flush=True)
+        self.display.message(message)
 
     # -- the run -------------------------------------------------------------------------
 
@@ -426,9 +425,13 @@ class Campaign:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self.outdir.release()
+        try:
+            if error is None:
+                self.progress(summary)
+        finally:
+            self.display.close()
         if error is not None:
             raise error
-        self.progress(summary)
         return summary
 
     def _triage_safely(self, step) -> None:
