@@ -78,22 +78,24 @@ def test_builtins_are_not_guarded():
     assert guard.wrap(hostileimpls.spin) is not hostileimpls.spin
 
 
-@pytest.mark.parametrize("name", ["sys_exit", "keyboard_interrupt", "spin", "garbage"])
+@pytest.mark.parametrize("name", ["sys_exit", "keyboard_interrupt", "spin", "garbage", "kill"])
 def test_the_commands_report_hostile_code_with_exit_1(tmp_path, name):
-    """check ends with the finding and exit 1, replay finds it as recorded, minimize keeps it; no traceback."""
+    """check ends with the finding and exit 1, replay finds it as recorded, minimize keeps it; no traceback,
+    even when the code kills the process running it (the commands check a user's code in a child process)."""
+    kind = HOSTILE.get(name, "crash")
     prog = tmp_path / "p.ops"
-    prog.write_text(PROGRAM + "".join(f"expect {b} ok\n" for b in BUILTIN) + f"expect hostile {HOSTILE[name]}\n")
+    prog.write_text(PROGRAM + "".join(f"expect {b} ok\n" for b in BUILTIN) + f"expect hostile {kind}\n")
     impl = f"hostile={SPEC}:{name}"
     checked = unmapfuzz("check", str(prog), "--impl", impl)
     assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr
-    assert f"NEW   hostile/{HOSTILE[name]}/arm64-4k-39/stage2/" in checked.stdout
+    assert f"NEW   hostile/{kind}/arm64-4k-39/stage2/" in checked.stdout
     replayed = unmapfuzz("replay", str(prog), "--impl", impl, "--json")
     assert "Traceback" not in replayed.stderr, replayed.stderr
     assert replayed.returncode == 0 and json.loads(replayed.stdout)["status"] == "as recorded", replayed.stdout
     small = tmp_path / "small.ops"
     minimized = unmapfuzz("minimize", str(prog), "--impl", impl, "-o", str(small))
     assert minimized.returncode == 0 and "Traceback" not in minimized.stderr, minimized.stderr
-    assert f"# signature: hostile/{HOSTILE[name]}/" in small.read_text()
+    assert f"# signature: hostile/{kind}/" in small.read_text()
     assert unmapfuzz("check", str(small), "--impl", impl).returncode == 1
 
 
@@ -127,3 +129,17 @@ def test_a_campaign_runs_to_its_time_and_keeps_the_finding(tmp_path, name, engin
         return          # its replay kills the process that runs it, as the bucket's header says
     replayed = unmapfuzz(*command[1:], cwd=HERE.parent)
     assert replayed.returncode == 1 and f"NEW   {mine[0]}" in replayed.stdout, replayed.stdout + replayed.stderr
+
+
+def test_check_isolated_gives_check_s_verdict_and_survives_a_kill():
+    """In a child process the verdict of well-behaved code is check()'s, byte for byte; code that kills
+    the child gets a crash at the operation it was running, and the others their own verdicts."""
+    from unmapfuzz.verdict.isolate import check_isolated
+    program = parse(PROGRAM)
+    calm = dict(BUILTIN, mine=lambda *args: BUILTIN["v3"](*args))
+    assert check_isolated(program, calm, "realistic").to_json() == check(program, calm, "realistic").to_json()
+    verdict = check_isolated(program, dict(BUILTIN, hostile=hostileimpls.kill), "realistic")
+    result = verdict.results["hostile"]
+    assert result.status == "crash" and result.violations[0].op == 2, result.violations
+    assert "killed by SIGKILL" in result.violations[0].detail
+    assert all(verdict.results[b].status == "ok" for b in BUILTIN)

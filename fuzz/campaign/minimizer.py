@@ -41,7 +41,8 @@ from unmapfuzz.impls import resolve_impls
 from unmapfuzz.programs import load
 from unmapfuzz.triage.explain import explain, replay_options, reproducer_text
 from unmapfuzz.triage.minimize import minimize
-from unmapfuzz.verdict.check import DEFAULT_BASELINE, check
+from unmapfuzz.verdict.check import DEFAULT_BASELINE
+from unmapfuzz.verdict.isolate import check_isolated
 from unmapfuzz.verdict.signature import Signature
 
 from .store import UNEXPLAINED, read_buckets
@@ -76,7 +77,7 @@ class Minimizer:
                 small = minimize(program, signature, self.impls, self.profile, baseline=baseline,
                                  unexplained=unexplained)
                 minimized = Path(bucket["program"]).with_name("minimized.ops")
-                verdict = check(small, self.impls, self.profile, baseline=baseline)
+                verdict = check_isolated(small, self.impls, self.profile, baseline=baseline)
                 text = reproducer_text(small, signature, explain(verdict, signature), verdict=verdict,
                                        file=str(minimized), options=replay_options(self.specs, baseline))
             except Exception as exc:  # a harness error: loud in the log, the bucket keeps its first program

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from unmapfuzz.programs import ProgramError, format_op, load_lines, unknown_expects
-from unmapfuzz.verdict.check import Verdict, check
+from unmapfuzz.verdict.check import Verdict
+from unmapfuzz.verdict.isolate import check_isolated
 from unmapfuzz.verdict.known import KnownListError, known_for, why_known
 from unmapfuzz.verdict.signature import judged
 
@@ -90,7 +91,7 @@ def run(args) -> int:
         if unknown:
             status = 2
             continue
-        verdict = check(program, impls, args.profile, baseline=args.baseline)
+        verdict = check_isolated(program, impls, args.profile, baseline=args.baseline)
         known = patterns[args.profile or program.profile or "realistic"]
         if args.json:
             data = verdict.to_json(file)

@@ -10,7 +10,7 @@ from unmapfuzz.impls import ImplError
 from unmapfuzz.programs import ProgramError, load_lines, unknown_expects
 from unmapfuzz.triage.explain import explain, replay_options, reproducer_text
 from unmapfuzz.triage.minimize import Minimizer
-from unmapfuzz.verdict.check import check
+from unmapfuzz.verdict.isolate import check_isolated
 from unmapfuzz.verdict.signature import Signature, judged
 
 from .impl_args import add_baseline_argument, add_impl_arguments, resolve
@@ -61,7 +61,7 @@ def run(args) -> int:
             print(f"unmapfuzz: {error}", file=sys.stderr)
         return fail(str(unknown[0]))
     profile = args.profile or program.profile
-    verdict = check(program, impls, profile, baseline=args.baseline)
+    verdict = check_isolated(program, impls, profile, baseline=args.baseline)
     if verdict.invalid:
         return fail(str(lines.invalid(verdict.invalid)))
     shown = judged(verdict)

@@ -41,7 +41,8 @@ from typing import TypeVar
 from unmapfuzz.impls.model.platforms import PLATFORMS
 from unmapfuzz.programs import Map, Op, Program, Unmap
 from unmapfuzz.programs import format as format_program
-from unmapfuzz.verdict.check import DEFAULT_BASELINE, Verdict, check
+from unmapfuzz.verdict.check import DEFAULT_BASELINE, Verdict
+from unmapfuzz.verdict.isolate import check_isolated
 from unmapfuzz.verdict.signature import Signature, judged
 
 __all__ = ["Outcome", "ddmin", "Minimizer", "minimize"]
@@ -151,7 +152,7 @@ class Minimizer:
         verdict = self.verdicts.get(text)
         if verdict is None:
             self.checks += 1
-            verdict = self.verdicts[text] = check(program, self.impls, self.profile or program.profile,
+            verdict = self.verdicts[text] = check_isolated(program, self.impls, self.profile or program.profile,
                                                   baseline=self.baseline)
         return verdict
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
 from unmapfuzz.programs import Expect, Lines, Program, ProgramError, load_lines, parse, unknown_expects
-from unmapfuzz.verdict.check import check
+from unmapfuzz.verdict.isolate import check_isolated
 
 __all__ = ["AS_RECORDED", "NOW_FIXED", "CHANGED", "UNRECORDED", "INVALID", "UNREADABLE",
            "STATUSES", "ReplayResult", "collect", "compare_kinds", "replay_program",
@@ -127,7 +127,7 @@ def compare_kinds(expected: dict[str, Kinds], actual: dict[str, Kinds]) -> tuple
 def replay_program(program: Program, file: str, impls: dict | None = None,
                    lines: Lines | None = None) -> ReplayResult:
     expected = {e.impl: e.kinds for e in program.expects}
-    verdict = check(program, impls, baseline=None)    # expect lines record runs, not judgements
+    verdict = check_isolated(program, impls, baseline=None)    # expect lines record runs, not judgements
     if verdict.invalid:
         line = lines.invalid(verdict.invalid).line if lines is not None else None
         return ReplayResult(file, INVALID, expected, {}, reason=verdict.invalid, lineno=line)

@@ -50,10 +50,13 @@ write it) gives the same verdict, byte for byte (``tests/test_fastpaths.py``).
 """
 from __future__ import annotations
 
+import os
 import traceback
 from dataclasses import dataclass, field
 
+import unmapfuzz
 from unmapfuzz.impls import BUILTIN
+from unmapfuzz.impls import model as _model
 from unmapfuzz.impls.model.mapping import Machine
 from unmapfuzz.impls.model.memory import Fault
 from unmapfuzz.programs import Map, Program
@@ -61,10 +64,11 @@ from unmapfuzz.reference.observe import observe
 from unmapfuzz.reference.oracle import Oracle, Violation
 from unmapfuzz.reference.profiles import validate
 
-from . import guard as _guard
 from .guard import Deadline, Guard, ImplCrashed
 
-_GUARD_FILE = _guard.__file__
+_OURS = tuple(os.path.dirname(os.path.abspath(f)) + os.sep for f in (unmapfuzz.__file__, _model.__file__))
+"""Frames of the harness (the guard, the isolation) and of the model are not where an
+implementation crashed: the crash is located at its own deepest frame."""
 
 DEFAULT_BASELINE = "v3-pgdnone"
 MAP_PATH = "map"
@@ -200,10 +204,10 @@ def _normalised(obs, oracle) -> tuple:
 class _Impl:
     """One implementation's run: its findings per operation, how it ended."""
 
-    __slots__ = ("name", "fn", "group", "status", "violations", "by_op", "steps", "final", "diff")
+    __slots__ = ("name", "fn", "guarded", "group", "status", "violations", "by_op", "steps", "final", "diff")
 
-    def __init__(self, name: str, fn):
-        self.name, self.fn = name, fn
+    def __init__(self, name: str, fn, guarded: bool = False):
+        self.name, self.fn, self.guarded = name, fn, guarded
         self.group: _Group | None = None
         self.status = "ok"
         self.violations: list[Violation] = []
@@ -249,7 +253,10 @@ class Runner:
         self.ops: list = []
         self.baseline = baseline
         self.guard = guard or Guard()
-        self.impls = {name: _Impl(name, self.guard.wrap(fn)) for name, fn in impls.items()}
+        self.impls = {}
+        for name, fn in impls.items():
+            wrapped = self.guard.wrap(fn)
+            self.impls[name] = _Impl(name, wrapped, wrapped is not fn)
         self.pool_key = (program.platform, program.mode, step_budget, fast)
         self.home: Machine | None = None
 
@@ -317,6 +324,8 @@ class Runner:
     def _run_unmap(self, machine: Machine, x: _Impl, n: int, op) -> Violation | None:
         """Run ``x``'s unmap on ``machine``; the violation that ended it, if one did."""
         try:
+            if x.guarded:
+                self.guard.note(n, x.name)
             machine.unmap(x.fn, op.ipa, op.size)
         except Fault as fault:
             return _fault_violation(fault, n, op)
@@ -510,7 +519,7 @@ def _fault_violation(fault: Fault, n: int, op) -> Violation:
 
 def _crash_violation(exc: BaseException, n: int, op) -> Violation:
     raised = exc.__cause__ if isinstance(exc, ImplCrashed) and exc.__cause__ is not None else exc
-    frames = [f for f in traceback.extract_tb(raised.__traceback__) if f.filename != _GUARD_FILE]
+    frames = [f for f in traceback.extract_tb(raised.__traceback__) if not f.filename.startswith(_OURS)]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     what = str(exc) if isinstance(exc, ImplCrashed) else f"{type(exc).__name__}: {exc}"
     return Violation("crash", n, "none", op.ipa, f"{what}{where}")

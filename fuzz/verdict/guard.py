@@ -201,6 +201,15 @@ class _Watchdog:
                     _set_async_exc(ident, None)      # withdraw one not delivered yet
 
 
+def _forget_watchdog() -> None:
+    """In a forked child the watchdog's thread is gone: the next guarded call starts another."""
+    _Watchdog._instance = None
+    _Watchdog._lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_watchdog)
+
+
 def _set_async_exc(ident: int, exc) -> None:
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident),
                                                None if exc is None else ctypes.py_object(exc))
@@ -218,6 +227,9 @@ class Guard:
     def __init__(self, deadline: float = DEADLINE_SECONDS, program: float = PROGRAM_SECONDS):
         self.deadline = deadline
         self.left = program
+
+    def note(self, n: int, name: str) -> None:
+        """Implementation ``name`` is about to run operation ``n`` (see :mod:`.isolate`)."""
 
     def wrap(self, fn):
         """``fn`` itself when it is built in, else ``fn`` guarded."""
