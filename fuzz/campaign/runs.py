@@ -121,35 +121,37 @@ def remove_leftovers(out: Path) -> list[Path]:
     return removed
 
 
+def _stats(out: Path, pattern: str, since: float | None):
+    """The stats files ``OUT/stats/PATTERN`` that started at or after ``since`` (all, when None),
+    read; one that cannot be read (a killed writer's) is passed over."""
+    for f in (out / "stats").glob(pattern):
+        try:
+            s = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if since is None or s.get("started", 0) >= since:
+            yield s
+
+
 def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
     """Executions, invalid programs, coverage, and the time of the last sign of life, of the
     workers whose stats files started at or after ``since`` (all, when None)."""
     out = Path(out)
     execs = invalid = cov = 0
     last = 0.0
-    for f in (out / "stats").glob("*.json"):
-        try:
-            s = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if since is None or s.get("started", 0) >= since:
-            execs += s.get("execs", 0)
-            invalid += s.get("invalid", 0)
-            last = max(last, s.get("time", 0.0))
+    for s in _stats(out, "*.json", since):
+        execs += s.get("execs", 0)
+        invalid += s.get("invalid", 0)
+        last = max(last, s.get("time", 0.0))
     if engine == "atheris":
         # libFuzzer exits without running Python's exit handlers, so its
         # own status lines are the reliable count of executions: in the logs of
         # the workers, and in the stats a dead worker's log was folded into
         # (see fold_dead_log).
         execs = 0
-        for f in (out / "stats").glob(f"{FOLDED}*.json"):
-            try:
-                s = json.loads(f.read_text())
-            except (OSError, ValueError):
-                continue
-            if since is None or s.get("started", 0) >= since:
-                execs += s.get("execs", 0)
-                cov = max(cov, s.get("cov", 0))
+        for s in _stats(out, f"{FOLDED}*.json", since):
+            execs += s.get("execs", 0)
+            cov = max(cov, s.get("cov", 0))
         for f in (out / "workers").glob("atheris-*.log"):
             status = parse_libfuzzer(_tail(f))
             cov = max(cov, status["cov"] or 0)
