@@ -20,8 +20,8 @@ import unmapfuzz
 from .options import Parser
 from .pipes import pipe_safe_streams
 
-COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "seeds", "targets", "crash", "merge", "report",
-            "template")
+COMMANDS = ("check", "fuzz", "bench", "minimize", "replay", "coverage", "seeds", "targets", "crash", "merge",
+            "report", "template")
 
 
 def build_parser() -> Parser:
