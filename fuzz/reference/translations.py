@@ -18,7 +18,10 @@ Translations = dict[int, tuple[int, int]]
 
 
 def intersecting(leaves: Translations, start: int, end: int) -> list[int]:
-    """The IPAs of the translations that intersect ``[start, end)``."""
+    """The IPAs of the translations that intersect ``[start, end)``: none when it is empty,
+    even if ``start`` lies inside a block (an empty range covers no byte of it)."""
+    if start >= end:
+        return []
     return [ipa for ipa, (shift, _) in leaves.items() if ipa < end and start < ipa + (1 << shift)]
 
 
