@@ -5,8 +5,8 @@ Issue 7: a copy of impls/v3.py with one plausible kernel bug, passed as
 checked without a clock: a fixed list of generated programs (every platform
 and mode) goes through ``check()`` with the mutant beside the baseline, and
 the mutant must show a new signature of its own within it.  Two runs of the
-real command line (a deterministic ``--runs`` campaign) checks the same end
-to end.
+real command line (a deterministic ``--runs`` campaign, and ``bench
+--mutants`` on a few mutants) check the same end to end.
 """
 import functools
 import json
@@ -21,6 +21,7 @@ from unmapfuzz.bench.mutants import (
     ALL, CONTROL, CONTROL_NEWS, EQUIVALENT, MUTATIONS, Mutation, MutationError, by_name, mutant_news,
     mutant_source, tail, v3_source, write_mutant,
 )
+from unmapfuzz.bench.render import render_mutants
 from unmapfuzz.generation.generator import draw_program
 from unmapfuzz.generation.sources import RandomSource
 from unmapfuzz.impls import BUILTIN, load_impl
@@ -177,3 +178,35 @@ def test_a_campaign_flags_a_mutant_new(tmp_path):
     summary = json.loads(proc.stdout)
     assert mutant_news(summary["new_for_user"]), summary["new_for_user"]
     assert all(s.startswith("mut/") for s in summary["new_for_user"])
+
+
+def test_bench_mutants_measures_through_the_command_line(tmp_path):
+    """bench --mutants runs one campaign per mutant and the control, and reports flagged, signatures, timing."""
+    proc = subprocess.run([sys.executable, "-m", "unmapfuzz", "bench", "--mutants", "--only",
+                           "pte-no-put,pte-put-before-clear", "--campaign-engine", "random", "--campaign-runs", "60",
+                           "--campaign-jobs", "1", "--keep", str(tmp_path / "keep"), "--json", "-q"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    rows = {r["name"]: r for r in report["rows"]}
+    assert list(rows) == ["v3-copy", "pte-no-put", "pte-put-before-clear"]
+    assert all(r["exit"] == 1 for r in rows.values())          # the copy itself is news against v3-pgdnone
+    assert rows["v3-copy"]["new"] == ["v3-copy/" + s for s in sorted(CONTROL_NEWS)]
+    assert not rows["v3-copy"]["flagged"] and not rows["pte-put-before-clear"]["flagged"]
+    hit = rows["pte-no-put"]
+    assert hit["flagged"] and hit["news"] and all(s.startswith("pte-no-put/") for s in hit["news"])
+    assert hit["first_news_seconds"] is not None and hit["first_news_seconds"] >= 0
+    assert report["totals"]["in_reach"] == report["totals"]["flagged"] == 1
+    assert (tmp_path / "keep" / "campaigns" / "pte-no-put" / "summary.json").is_file()
+    assert "pte-no-put" in render_mutants(report)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--only", "pte-no-put"], "--only applies only with --mutants"),
+    (["--mutants", "--only", "no-such-mutant"], "no mutant 'no-such-mutant'"),
+])
+def test_bench_mutant_options_are_checked(args, message):
+    """Mutant options without --mutants, and unknown mutant names, are usage errors (exit 2)."""
+    proc = subprocess.run([sys.executable, "-m", "unmapfuzz", "bench", *args], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
