@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .measure import SIZE_CLASSES
 
-__all__ = ["render"]
+__all__ = ["render", "render_mutants"]
 
 
 def _num(x, fmt: str = "{:.0f}", none: str = "-") -> str:
@@ -161,3 +161,60 @@ def _secs(x, suffix: str = "") -> str:
 
 def _load(x) -> str:
     return "?" if not x else "/".join(f"{v:.2f}" for v in x)
+
+
+def render_mutants(report: dict) -> str:
+    """The human table of a :func:`unmapfuzz.bench.mutant_bench.run_mutant_bench` report."""
+    m, st, tot = report["machine"], report["settings"], report["totals"]
+    runs = f", --runs {st['runs']} per worker" if st.get("runs") else ""
+    lines = [f"$ {report['command']}",
+             f"date:     {report['date']}",
+             f"machine:  nproc {m['nproc']}" + (f", {m['cpu']}" if m.get("cpu") else "") + f", {m['system']}",
+             f"software: {m['implementation']} {m['python']}, atheris {m.get('atheris')}",
+             f"load:     {_load(m.get('loadavg'))} at start, {_load(m.get('loadavg_end'))} at end "
+             "(1/5/15-min load averages; the machine may be shared)",
+             f"settings: one `unmapfuzz fuzz --impl NAME=MUTANT` campaign each: {st['engine']}, "
+             f"{st['seconds']:g} s, {st['jobs']} job(s), seed {st['seed']}{runs}, every platform and mode, "
+             f"{st['profile']} profile; wall time {report.get('elapsed_seconds', '?')} s",
+             f"A mutant is flagged when it has a new bucket the unmodified copy (v3-copy) does not have; "
+             f"the copy's own: {', '.join(st['control_news'])} (v3's 3.16 bug against the baseline "
+             "v3-pgdnone).  first: seconds from the campaign's start to that bucket's first_seen.",
+             ""]
+    rows = []
+    for r in report["rows"]:
+        if r.get("error"):
+            rows.append([r["name"], r["category"], r["expected"], "error", "-", _exit(r), "-", r["error"]])
+            continue
+        news = r["news"] if not r["control"] else r["new"]
+        shown = ", ".join(_short(s) for s in news[:2]) + (f" +{len(news) - 2} more" if len(news) > 2 else "")
+        first = r["first_news_seconds"] if not r["control"] else r["first_new_seconds"]
+        rows.append([r["name"], r["category"], r["expected"], "yes" if r["flagged"] else "no",
+                     _num(first, "{:.1f}s"), _exit(r), _num(r["executions"]), shown or "-"])
+    lines += _table(["mutant", "bug", "expected", "flagged", "first", "exit", "execs", "its new signatures"],
+                    rows, right={4, 5, 6})
+    lines.append("")
+    lines.append(f"{tot['flagged']} of {tot['in_reach']} mutants in reach of {st['profile']} programs flagged new"
+                 + (f"; missed: {', '.join(tot['missed'])}" if tot["missed"] else "")
+                 + f"; first new bucket after {_num(tot['median_first_seconds'], '{:.1f}')} s (median), "
+                 f"{_num(tot['max_first_seconds'], '{:.1f}')} s (slowest).")
+    if tot["out_of_reach"]:
+        lines.append(f"Out of reach of {st['profile']} programs (a pud block): {', '.join(tot['out_of_reach'])}; "
+                     f"flagged anyway: {', '.join(tot['out_of_reach_flagged']) or 'none'}.")
+    if tot["equivalent"]:
+        lines.append(f"Equivalent edits flagged: {', '.join(tot['equivalent_flagged']) or 'none'} "
+                     f"(of {tot['equivalent']}).")
+    if tot.get("control_unexpected"):
+        lines.append(f"WARNING: the unmodified copy showed new buckets beyond v3's own: "
+                     f"{', '.join(tot['control_unexpected'])}; every mutant's figure above discounts only v3's own.")
+    for e in tot["errors"]:
+        lines.append(f"  error: {e}")
+    return "\n".join(lines)
+
+
+def _short(signature: str) -> str:
+    """A signature without its implementation: KIND/PLATFORM/MODE/LEVEL."""
+    return signature.split("/", 1)[1]
+
+
+def _exit(row: dict) -> str:
+    return "-" if row.get("exit") is None else str(row["exit"])

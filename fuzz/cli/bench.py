@@ -1,9 +1,12 @@
-"""``unmapfuzz bench``: executions per second of check() and each engine, and time to first finding.
+"""``unmapfuzz bench``: executions per second of check() and each engine, and time to first finding;
+``--mutants``: whether a campaign flags each mutant of v3 as new, and how soon.
 
-See :mod:`unmapfuzz.bench.measure` for what is measured and how.  Progress goes to stderr,
-the report to stdout (a table, or ``--json``).  Exit 0 when every measurement
-produced a number, 1 when one failed (e.g. libFuzzer exited without running),
-2 on bad arguments.
+See :mod:`unmapfuzz.bench.measure` and :mod:`unmapfuzz.bench.mutant_bench` for what is
+measured and how.  Progress goes to stderr, the report to stdout (a table, or
+``--json``).  Exit 0 when every measurement produced a number, 1 when one
+failed (e.g. libFuzzer exited without running, a mutant's campaign ended in an
+error), 2 on bad arguments.  A mutant that is not flagged is a figure, not a
+failure.
 """
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ import os
 import shlex
 import sys
 import time
+from pathlib import Path
 
 from unmapfuzz.bench.measure import ENGINES, BenchConfig, run_bench
-from unmapfuzz.bench.render import render
+from unmapfuzz.bench.render import render, render_mutants
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
 
 from .options import add_verbosity_arguments, count, natural, seconds
 
+MUTANT_DEFAULT = {"campaign_seconds": 60.0, "campaign_jobs": 2}
+MUTANT_QUICK = {"campaign_seconds": 20.0, "campaign_jobs": 2}
 QUICK = {"seeds": 1, "ttff_seconds": 20.0, "programs": 100, "examples": 100, "atheris_seconds": 8.0}
 DEFAULT = {"seeds": 3, "ttff_seconds": 60.0, "programs": 300, "examples": 300, "atheris_seconds": 15.0}
 
@@ -62,6 +68,28 @@ def register(sub) -> None:
     p.add_argument("--skip-ttff", action="store_true", help="throughput only")
     p.add_argument("--skip-atheris", action="store_true", help="no atheris throughput run")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    m = p.add_argument_group(
+        "mutants", "--mutants measures something else: for the unmodified copy of impls/v3.py and each of its "
+                   "mutants (unmapfuzz.bench.mutants: one plausible kernel bug each), one `unmapfuzz fuzz --impl "
+                   "NAME=MUTANT` campaign over every platform and mode, and whether it flags the mutant new, "
+                   "how soon, with which signatures.  --profile is the campaigns' profile, --first-seed their "
+                   "seed; the other options above do not apply.")
+    m.add_argument("--mutants", action="store_true", help="measure the mutants of v3 instead")
+    m.add_argument("--only", metavar="NAME,NAME",
+                   help="only these mutants (the unmodified copy always runs; default: every mutant and "
+                        "equivalent edit)")
+    m.add_argument("--campaign-seconds", type=seconds, metavar="T",
+                   help=f"--time of each campaign (default: {MUTANT_DEFAULT['campaign_seconds']:g}; "
+                        f"--quick: {MUTANT_QUICK['campaign_seconds']:g})")
+    m.add_argument("--campaign-jobs", type=count, metavar="N",
+                   help=f"--jobs of each campaign (default: {MUTANT_DEFAULT['campaign_jobs']})")
+    m.add_argument("--campaign-engine", choices=ENGINES, default="atheris", help="--engine of each campaign")
+    m.add_argument("--campaign-runs", type=count, metavar="N",
+                   help="--runs of each campaign: stop each worker after N programs (default: no limit; with "
+                        "--campaign-jobs 1, a deterministic measurement)")
+    m.add_argument("--keep", type=Path, metavar="DIR",
+                   help="write the mutants and keep every campaign directory under DIR (default: a temporary "
+                        "directory, removed)")
     add_verbosity_arguments(p, quiet="no progress on stderr (the report is still printed)",
                             verbose="progress lines carry the seconds since the start")
     p.set_defaults(func=run)
@@ -74,10 +102,20 @@ def command_line(args) -> str:
         prog = "python -m unmapfuzz" if sys.argv[0].endswith("__main__.py") else \
             os.path.basename(sys.argv[0]) or "unmapfuzz"
         return shlex.join([*prog.split(), *argv])
-    return "unmapfuzz bench" + ("" if not args.quick else " --quick")
+    return "unmapfuzz bench" + (" --mutants" if args.mutants else "") + (" --quick" if args.quick else "")
+
+
+MUTANT_OPTIONS = ("only", "campaign_seconds", "campaign_jobs", "campaign_runs", "keep")
 
 
 def run(args) -> int:
+    if args.mutants:
+        return run_mutants(args)
+    given = [name for name in MUTANT_OPTIONS if getattr(args, name) is not None]
+    if given or args.campaign_engine != "atheris":
+        option = "--" + (given[0] if given else "campaign_engine").replace("_", "-")
+        print(f"unmapfuzz: {option} applies only with --mutants", file=sys.stderr)
+        return 2
     base = QUICK if args.quick else DEFAULT
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else base[name]  # noqa: E731
     seeds, programs = pick("seeds"), pick("programs")
@@ -111,6 +149,35 @@ def run(args) -> int:
         print(render(report))
     failed = bool(report.get("atheris") and report["atheris"]["errors"])
     return 1 if failed else 0
+
+
+def run_mutants(args) -> int:
+    from unmapfuzz.bench.mutant_bench import MutantBenchConfig, run_mutant_bench
+    from unmapfuzz.bench.mutants import by_name
+    base = MUTANT_QUICK if args.quick else MUTANT_DEFAULT
+    names = tuple(n.strip() for n in (args.only or "").split(",") if n.strip())
+    for name in names:
+        try:
+            by_name(name)
+        except KeyError as exc:
+            print(f"unmapfuzz: --only: {exc.args[0]}", file=sys.stderr)
+            return 2
+    cfg = MutantBenchConfig(
+        seconds=args.campaign_seconds or base["campaign_seconds"], jobs=args.campaign_jobs or base["campaign_jobs"],
+        engine=args.campaign_engine, profile=args.profile, seed=args.first_seed, runs=args.campaign_runs,
+        names=names, keep=args.keep, command=command_line(args))
+    started = time.monotonic()
+
+    def progress(msg: str) -> None:
+        stamp = f" {time.monotonic() - started:6.1f}s" if args.verbose else ""
+        print(f"[bench{stamp}] {msg}", file=sys.stderr, flush=True)
+
+    report = run_mutant_bench(cfg, None if args.quiet else progress)
+    if args.json:
+        print(json.dumps(_finite(report), indent=1, default=str))
+    else:
+        print(render_mutants(report))
+    return 1 if report["totals"]["errors"] else 0
 
 
 def _finite(value):
