@@ -182,29 +182,42 @@ def measure_check_rate(platform: str, mode: str, profile: str, programs: int, se
     t0 = time.perf_counter()
     drawn = [draw_program(src, platform, mode, profile, max_ops) for _ in range(programs)]
     draw_seconds = time.perf_counter() - t0
-    mix = Counter()
-    for program in drawn:
-        mix += program_mix(program)
-    invalid = with_findings = 0
-    t0 = time.perf_counter()
-    verdicts = [check(program, profile=profile) for program in drawn]
-    check_seconds = time.perf_counter() - t0
-    for verdict in verdicts:
-        if verdict.invalid:
-            invalid += 1
-        elif signatures(verdict):
-            with_findings += 1
+    timed = time_checks(drawn, profile)
+    check_seconds = timed["check_seconds"]
     result = {
         "platform": platform, "mode": mode, "profile": profile, "seed": seed, "programs": programs,
         "draw_seconds": draw_seconds, "check_seconds": check_seconds,
-        "checks_per_second": programs / check_seconds if check_seconds > 0 else None,
+        "checks_per_second": timed["checks_per_second"],
         "draws_per_second": programs / draw_seconds if draw_seconds > 0 else None,
         "random_per_second": programs / (draw_seconds + check_seconds) if draw_seconds + check_seconds > 0 else None,
-        "invalid": invalid, "with_findings": with_findings, "mix": dict(mix),
+        "invalid": timed["invalid"], "with_findings": timed["with_findings"], "mix": timed["mix"],
     }
     if breakdown:
         result["impl_seconds"] = check_breakdown(drawn, profile)
     return result
+
+
+def time_checks(programs: list[Program], profile: str) -> dict:
+    """Time :func:`check` on each program in turn, in-process, then describe them (after the clock stopped).
+
+    Returns ``programs``, ``check_seconds``, ``checks_per_second``, how many
+    were ``invalid`` or showed a signature (``with_findings``), and their ``mix``
+    (see :func:`program_mix`).
+    """
+    t0 = time.perf_counter()
+    verdicts = [check(program, profile=profile) for program in programs]
+    check_seconds = time.perf_counter() - t0
+    mix = Counter()
+    invalid = with_findings = 0
+    for program, verdict in zip(programs, verdicts):
+        mix += program_mix(program)
+        if verdict.invalid:
+            invalid += 1
+        elif signatures(verdict):
+            with_findings += 1
+    return {"programs": len(programs), "check_seconds": check_seconds,
+            "checks_per_second": len(programs) / check_seconds if check_seconds > 0 else None,
+            "invalid": invalid, "with_findings": with_findings, "mix": dict(mix)}
 
 
 PARTS = ("old", "v2", "v3", "v3-pgdnone", "model", "oracle", "rest")
