@@ -1,16 +1,18 @@
-"""Tests for the pure parts of unmapfuzz.bench: parsing, targets, medians, and a tiny check-rate run (no timing)."""
+"""Tests for unmapfuzz.bench: parsing, targets, medians, a campaign's inputs, and tiny
+runs of every measurement that check the report's structure and sanity, never its speed."""
 import json
 import math
 
 import pytest
 
-from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
 from unmapfuzz.bench.measure import (
-    BEHAVIOUR_DIR, BenchConfig, corpus_targets, group_targets, measure_check_rate, median,
-    program_mix, run_bench, size_class, steady_rate,
+    BEHAVIOUR_DIR, BenchConfig, campaign_programs, corpus_targets, group_targets, measure_check_rate,
+    median, program_mix, repeat_share, run_bench, size_class, steady_rate,
 )
 from unmapfuzz.bench.render import render
+from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
 from unmapfuzz.cli.bench import _finite
+from unmapfuzz.generation.seeds import seed_bytes
 from unmapfuzz.programs import Map, Program, Unmap
 from unmapfuzz.verdict.signature import Signature
 
@@ -162,14 +164,67 @@ def test_check_rate_smoke():
     assert all(v >= 0 for v in r["impl_seconds"].values())
 
 
-def test_report_renders_and_is_json():
-    """A tiny throughput-only report renders with its command line first and serialises as strict JSON."""
-    cfg = BenchConfig(seeds=1, programs=3, examples=3, skip_atheris=True, skip_ttff=True,
+@pytest.fixture(scope="module")
+def tiny_report():
+    """One run of every measurement but atheris and time to first, each as small as it goes: a 3 s campaign."""
+    cfg = BenchConfig(seeds=1, programs=3, examples=3, skip_atheris=True, skip_ttff=True, campaign_seconds=3,
                       command="unmapfuzz bench --test")
-    report = run_bench(cfg)
+    return run_bench(cfg)
+
+
+def test_report_renders_and_is_json(tiny_report):
+    """A tiny report renders with its command line first and every section, and serialises as strict JSON."""
+    report = tiny_report
     assert report["check"][0]["checks_per_second"] > 0
     assert report["hypothesis"]["examples_per_second"] > 0
     text = render(report)
     assert text.splitlines()[0] == "$ unmapfuzz bench --test"
-    assert "Program mix" in text and "nproc" in text
+    for heading in ("Program mix", "nproc", "Real atheris campaigns", "campaign corpus, arm64-4k-39/stage2"):
+        assert heading in text
     json.dumps(_finite(report), allow_nan=False)
+
+
+def test_report_of_a_real_campaign(tiny_report):
+    """The campaign row has the campaign's own rate and the check() rate of its decoded inputs, all positive."""
+    row, = tiny_report["campaigns"]["rows"]
+    assert (row["platform"], row["mode"], row["jobs"]) == ("arm64-4k-39", "stage2", 1)
+    assert row["errors"] == [], row["errors"]
+    assert row["command"].startswith("unmapfuzz fuzz --engine atheris --platform arm64-4k-39 --mode stage2")
+    assert row["exec_per_second"] > 0 and row["per_job"] == row["exec_per_second"] and row["executions"] > 0
+    run, = row["runs"]
+    assert run["exit"] in (0, 1) and run["elapsed_seconds"] > 0
+    inputs = run["inputs"]
+    assert inputs["inputs"] >= inputs["seed_inputs"] > 0         # seeded from corpus/, as every campaign
+    assert 0 < inputs["programs"] <= 3 and inputs["mix"]["programs"] == inputs["programs"]
+    assert inputs["invalid"] == 0 and inputs["checks_per_second"] > 0
+    assert row["check"]["checks_per_second"] > 0 and row["check"]["mean_input_bytes"] > 0
+    assert row["repeat_share"] is None or 0 <= row["repeat_share"] <= 1
+
+
+def test_campaign_programs_decode_as_the_workers_do(tmp_path):
+    """Corpus inputs decode under the summary's configuration (selector byte and all), sampled to the limit;
+    an empty input of a several-pair campaign stands for no program."""
+    programs = [Program("arm64-64k-42", mode, (Map("page", 0x10000 * i), Unmap(0, 0x10000 * (i + 1))), "realistic")
+                for mode in ("stage2", "hyp") for i in range(1, 4)]
+    corpus = tmp_path / "corpus" / "arm64-64k-42-all-realistic"
+    corpus.mkdir(parents=True)
+    for n, program in enumerate(programs):
+        (corpus / f"{'seed-' if n < 2 else ''}{n:02d}").write_bytes(seed_bytes(program, "arm64-64k-42", "all"))
+    (corpus / "99-empty").write_bytes(b"")
+    summary = {"platform": "arm64-64k-42", "mode": "all", "profile": "realistic"}
+    found, about = campaign_programs(tmp_path, summary)
+    assert sorted(found, key=repr) == sorted(programs, key=repr)
+    assert (about["inputs"], about["seed_inputs"], about["undecoded"]) == (7, 2, 1)
+    assert about["mean_input_bytes"] > 0
+    sampled, _ = campaign_programs(tmp_path, summary, limit=3)
+    assert len(sampled) == 3 and all(p in programs for p in sampled)
+
+
+def test_repeat_share_from_the_workers_stats(tmp_path):
+    """The repeat share pools the atheris workers' stats files; without any it is None."""
+    assert repeat_share(tmp_path) is None
+    (tmp_path / "stats").mkdir()
+    (tmp_path / "stats" / "atheris.1.json").write_text(json.dumps({"execs": 100, "repeats": 60}))
+    (tmp_path / "stats" / "atheris.2.json").write_text(json.dumps({"execs": 300, "repeats": 100}))
+    (tmp_path / "stats" / "atheris.3.json").write_text("{cut off")
+    assert repeat_share(tmp_path) == pytest.approx(160 / 400)

@@ -1,6 +1,6 @@
 """Measurements behind ``unmapfuzz bench``: how fast each engine runs, and how soon it finds what we know.
 
-Four measurements, each repeated over several seeds and reported as the
+Five measurements, each repeated over several seeds and reported as the
 median (the machines this runs on are shared and noisy; a median over seeds
 and ratios between engines measured side by side are what to quote):
 
@@ -14,7 +14,13 @@ and ratios between engines measured side by side are what to quote):
    strategy plus ``check`` under ``@given``, in-process;
 4. :func:`time_to_first`: a single-job campaign from an empty corpus, stopped
    as soon as it has a bucket for every target, where the targets are the
-   signatures :func:`corpus_targets` derives from the packaged ``corpus/behaviour/*.ops``.
+   signatures :func:`corpus_targets` derives from the packaged ``corpus/behaviour/*.ops``;
+5. :func:`measure_campaign`: a real ``unmapfuzz fuzz`` atheris campaign (seeded
+   from ``corpus/``, as every campaign is): the executions per second its
+   ``summary.json`` reports, and ``check`` timed in-process on the campaign's
+   own inputs (:func:`campaign_programs`: what libFuzzer kept in its corpus),
+   whose mix differs from fresh draws: libFuzzer drifts toward longer
+   programs and bigger ranges.
 
 :func:`run_bench` runs them all and returns one JSON-able dict;
 :func:`unmapfuzz.bench.render.render` turns it into the table ``unmapfuzz bench`` prints.
@@ -26,6 +32,7 @@ import math
 import os
 import platform as _platform
 import random
+import shlex
 import signal
 import subprocess
 import sys
@@ -43,6 +50,7 @@ from unmapfuzz.campaign.harness import CONFIG_ENV
 from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
 from unmapfuzz.campaign.store import read_buckets
 from unmapfuzz.generation.generator import draw_program
+from unmapfuzz.generation.seeds import program_from_input
 from unmapfuzz.generation.sources import RandomSource
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
 from unmapfuzz.programs import Map, Program, ProgramError, geometries, load
@@ -417,6 +425,131 @@ def time_to_first(engine: str, platform: str, mode: str, profile: str, targets: 
             tmp.cleanup()
 
 
+# -- 5. real campaigns, and check() on their own inputs ------------------------------------------
+
+CAMPAIGN_MAX_OPS = 12
+"""How many operations the atheris target decodes at most (its ``max_ops``; a campaign never
+changes it, so ``summary.json`` does not record it): what a campaign's inputs stand for."""
+
+CAMPAIGN_GRACE_SECONDS = 180.0
+"""How long past ``--time`` a campaign may take to start, stop and write its summary before it is killed."""
+
+
+def campaign_args(platform: str, mode: str, profile: str, seconds: float, seed: int,
+                  jobs: int | None = None) -> list[str]:
+    """The ``unmapfuzz fuzz`` arguments of a benchmark campaign (``jobs=None``: the default, one per core).
+
+    A real campaign, seeded from ``corpus/`` like any other, but without
+    minimising: the minimiser runs beside the workers and the campaign waits
+    for it at the end, which would count in its elapsed time and so in its
+    executions per second.
+    """
+    args = ["fuzz", "--engine", "atheris", "--platform", platform, "--mode", mode, "--profile", profile,
+            "--time", f"{seconds:g}"]
+    if jobs is not None:
+        args += ["--jobs", str(jobs)]
+    return [*args, "--seed", str(seed), "--no-minimize", "--quiet"]
+
+
+def measure_campaign(platform: str, mode: str, profile: str, seconds: float, seed: int, jobs: int | None = 1,
+                     programs: int | None = None, python: str | None = None) -> dict:
+    """Run one real atheris campaign (``python -m unmapfuzz fuzz``, see :func:`campaign_args`) in a
+    temporary directory; what its ``summary.json`` reports, and ``check`` timed on its own inputs.
+
+    Returns ``command`` (as a user would type it, ``--out`` left out), ``exit``,
+    ``jobs``, ``exec_per_second`` (executions over the run's elapsed seconds,
+    start-up included: the campaign's own figure), ``per_job``, ``executions``,
+    ``elapsed_seconds``, ``invalid``, ``coverage``, ``buckets``, ``repeat_share``
+    (see :func:`repeat_share`) and ``inputs``: :func:`time_checks` on at most
+    ``programs`` of the programs :func:`campaign_programs` decodes from its
+    corpus, with that corpus described.  ``error`` when the campaign did not run.
+    """
+    args = campaign_args(platform, mode, profile, seconds, seed, jobs)
+    result = {"platform": platform, "mode": mode, "seed": seed, "seconds": seconds,
+              "command": shlex.join(["unmapfuzz", *args])}
+    with tempfile.TemporaryDirectory(prefix="unmapfuzz-bench-") as tmp:
+        out = Path(tmp) / "campaign"
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run([python or sys.executable, "-m", "unmapfuzz", *args, "--out", str(out)],
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, errors="replace", timeout=seconds + CAMPAIGN_GRACE_SECONDS)
+            result["exit"], output = proc.returncode, proc.stdout
+        except subprocess.TimeoutExpired as exc:
+            result["exit"], output = None, exc.output or ""
+            if isinstance(output, bytes):
+                output = output.decode(errors="replace")
+        result["wall_seconds"] = round(time.monotonic() - t0, 1)
+        try:
+            summary = json.loads((out / "summary.json").read_text())
+        except (OSError, ValueError) as exc:
+            tail = " | ".join(output.strip().splitlines()[-3:])
+            result["error"] = f"no summary.json ({exc.__class__.__name__}); exit {result['exit']}: {tail}"
+            return result
+        jobs_run = summary.get("jobs") or jobs
+        rate = summary.get("exec_per_second")
+        result.update(jobs=jobs_run, exec_per_second=rate, per_job=rate / jobs_run if rate and jobs_run else None,
+                      executions=summary.get("executions"), elapsed_seconds=summary.get("elapsed_seconds"),
+                      invalid=summary.get("invalid"), coverage=summary.get("coverage"),
+                      buckets=len(summary.get("buckets", [])), repeat_share=repeat_share(out))
+        if not summary.get("executions"):
+            result["error"] = f"the campaign ran no program; exit {result['exit']}"
+            return result
+        found, corpus = campaign_programs(out, summary, programs)
+    timed = time_checks(found, summary["profile"]) if found else {}
+    result["inputs"] = {**corpus, **timed}
+    return result
+
+
+def repeat_share(out: Path) -> float | None:
+    """Of the executions a campaign's harnesses counted, the share that repeated a program the
+    harness had just run (it counts those from its memo, without checking them again).
+
+    From the workers' own stats files (``OUT/stats/atheris.PID.json``): they are
+    written every few seconds, so the share lags the very end of the run.
+    """
+    execs = repeats = 0
+    for path in Path(out, "stats").glob("atheris.*.json"):
+        try:
+            stats = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        execs += stats.get("execs", 0)
+        repeats += stats.get("repeats", 0)
+    return repeats / execs if execs else None
+
+
+def campaign_programs(out: Path, summary: dict, limit: int | None = None) -> tuple[list[Program], dict]:
+    """The programs a campaign's corpus stands for, and a description of that corpus.
+
+    The corpus is every input libFuzzer kept in ``OUT/corpus/*/`` (the seeds
+    from ``corpus/`` included), each decoded as the campaign's workers decoded
+    it (:func:`~unmapfuzz.generation.seeds.program_from_input` under the
+    configuration in ``summary``).  With ``limit``, at most that many programs,
+    spread evenly over the inputs in name order (names are content hashes: a
+    fair sample).  The description: ``inputs``, ``seed_inputs`` (encoded from
+    ``corpus/``), ``mean_input_bytes`` and ``undecoded`` (inputs that stand
+    for no program: an empty one, when the campaign covers several pairs).
+    """
+    files = sorted(f for d in Path(out, "corpus").iterdir() if d.is_dir()
+                   for f in d.iterdir() if f.is_file() and not f.name.startswith("."))
+    sizes, found = [], []
+    undecoded = 0
+    for f in files:
+        data = f.read_bytes()
+        sizes.append(len(data))
+        program = program_from_input(data, summary["platform"], summary["mode"], summary["profile"],
+                                     summary.get("max_ops", CAMPAIGN_MAX_OPS))
+        if program is None:
+            undecoded += 1
+        else:
+            found.append(program)
+    if limit is not None and len(found) > limit:
+        found = [found[i * len(found) // limit] for i in range(limit)]
+    return found, {"inputs": len(files), "seed_inputs": sum(1 for f in files if f.name.startswith("seed-")),
+                   "mean_input_bytes": sum(sizes) / len(sizes) if sizes else None, "undecoded": undecoded}
+
+
 # -- the whole benchmark ------------------------------------------------------------------------
 
 @dataclass
@@ -433,6 +566,8 @@ class BenchConfig:
     engines: tuple[str, ...] = ENGINES
     skip_ttff: bool = False
     skip_atheris: bool = False
+    campaign_seconds: float = 30.0      # --time of each real campaign
+    skip_campaigns: bool = False
     max_ops: int = 12
     command: str = "unmapfuzz bench"
     quick: bool = False
@@ -478,7 +613,8 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
                      "programs": cfg.programs, "examples": cfg.examples,
                      "atheris_seconds": None if cfg.skip_atheris else cfg.atheris_seconds,
                      "ttff_seconds": None if cfg.skip_ttff else cfg.ttff_seconds,
-                     "engines": list(cfg.engines), "max_ops": cfg.max_ops, "quick": cfg.quick},
+                     "engines": list(cfg.engines), "max_ops": cfg.max_ops, "quick": cfg.quick,
+                     "campaign_seconds": None if cfg.skip_campaigns else cfg.campaign_seconds},
     }
     started = time.monotonic()
 
@@ -530,6 +666,9 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
             "peak_rss_mb": median(r["peak_rss_mb"] for r in good),
             "errors": [r["error"] for r in ath if r.get("error")],
         }
+
+    # 5. real campaigns, one job per (platform, mode), and all jobs over them all; check() on their inputs
+    report["campaigns"] = None if cfg.skip_campaigns else _campaigns(cfg, seeds, say)
 
     # 4. time to first finding
     if cfg.skip_ttff:
@@ -591,6 +730,51 @@ def _pooled_row(rows: list[dict]) -> dict:
             "invalid": sum(row["invalid"] * row["programs"] for row in rows) / programs,
             "with_findings": sum(row["with_findings"] * row["programs"] for row in rows) / programs,
             "impl_share": {k: v / total_impl for k, v in impl.items()} if total_impl else {}}
+
+
+def _campaigns(cfg: BenchConfig, seeds: list[int], say: Callable[[str], None]) -> dict:
+    """One one-job campaign per (platform, mode) and seed; with several pairs, also one campaign over
+    them all with the default jobs (one per core), as ``unmapfuzz fuzz`` runs by default."""
+    plan = [(platform, mode, 1) for platform, mode in geometries(cfg.platform, cfg.mode)]
+    if len(plan) > 1:
+        plan.append((cfg.platform, cfg.mode, None))
+    rows = []
+    for platform, mode, jobs in plan:
+        runs = []
+        for s in seeds:
+            say(f"campaign {platform}/{mode} seed {s}: {cfg.campaign_seconds:g} s, "
+                f"{jobs or 'default'} job(s), then check() on its inputs")
+            r = measure_campaign(platform, mode, cfg.profile, cfg.campaign_seconds, s, jobs, cfg.programs)
+            say(f"  {r.get('executions')} executions, {r.get('exec_per_second')}/s"
+                + (f"; error: {r['error']}" if r.get("error") else ""))
+            runs.append(r)
+        rows.append(_campaign_row(platform, mode, runs))
+    return {"seconds": cfg.campaign_seconds, "minimize": False, "rows": rows}
+
+
+def _campaign_row(platform: str, mode: str, runs: list[dict]) -> dict:
+    good = [r for r in runs if not r.get("error")]
+    inputs = [r["inputs"] for r in good if r.get("inputs", {}).get("programs")]
+    mix = Counter()
+    for i in inputs:
+        mix += Counter(i["mix"])
+    programs = sum(i["programs"] for i in inputs)
+    jobs = median(r.get("jobs") for r in good)
+    return {
+        "platform": platform, "mode": mode, "jobs": None if jobs is None else round(jobs),
+        "command": runs[0]["command"], "runs": runs,
+        "exec_per_second": median(r["exec_per_second"] for r in good),
+        "per_job": median(r["per_job"] for r in good),
+        "executions": median(r["executions"] for r in good),
+        "repeat_share": median(r["repeat_share"] for r in good),
+        "check": {"checks_per_second": median(i["checks_per_second"] for i in inputs),
+                  "programs": programs, "inputs": sum(i["inputs"] for i in inputs),
+                  "mean_input_bytes": median(i["mean_input_bytes"] for i in inputs),
+                  "mix": dict(mix),
+                  "invalid": sum(i["invalid"] for i in inputs) / programs if programs else None,
+                  "with_findings": sum(i["with_findings"] for i in inputs) / programs if programs else None},
+        "errors": [r["error"] for r in runs if r.get("error")],
+    }
 
 
 def _ttff(cfg: BenchConfig, seeds: list[int], say: Callable[[str], None]) -> dict:

@@ -47,18 +47,24 @@ def render(report: dict) -> str:
              "(1/5/15-min load averages; the machine may be shared)",
              f"settings: {n} seed(s) {', '.join(map(str, st['seeds']))}; {st['programs']} programs and "
              f"{st['examples']} hypothesis examples per seed; atheris {_secs(st['atheris_seconds'], ' per seed')}; "
-             f"time-to-first limit {_secs(st['ttff_seconds'])}; profile {st['profile']}, max {st['max_ops']} ops",
+             f"time-to-first limit {_secs(st['ttff_seconds'])}; profile {st['profile']}, max {st['max_ops']} ops; "
+             f"campaigns {_secs(st.get('campaign_seconds'), ' each')}",
              f"Every rate is the median over the {n} seed(s); wall time of the whole run: "
              f"{report.get('elapsed_seconds', '?')} s.",
              ""]
 
     # mix
+    campaigns = report.get("campaigns")
     lines.append(f"Program mix, {st['profile']} profile, at most {st['max_ops']} ops: RandomSource's "
-                 "(what check() and random are timed on) and hypothesis's, all seeds pooled")
+                 "(what check() and random are timed on), hypothesis's"
+                 + (" and the inputs real campaigns kept" if campaigns else "") + ", all seeds pooled")
     mix_rows = [_mix_row(f"RandomSource, {_pair(row)}", row) for row in report["check"]]
     hyp = report["hypothesis"]
     if hyp and hyp.get("mix"):
         mix_rows.append(_mix_row(f"hypothesis programs(), {hyp['platform']}/{hyp['mode']}", hyp))
+    for row in (campaigns or {}).get("rows", []):
+        if row["check"].get("programs"):
+            mix_rows.append(_mix_row(f"campaign corpus, {row['platform']}/{row['mode']}", row["check"]))
     lines += _table(["programs", "ops/prog", "maps", "unmaps", "1 page", "<=pmd", ">pmd", "whole",
                      "w/ finding", "invalid"], mix_rows)
     lines.append("Unmap sizes as a share of unmaps: one page; more, up to a pmd block; bigger; [0, space) "
@@ -106,6 +112,10 @@ def render(report: dict) -> str:
                      ", ".join(f"{k} {_pct(v)}" for k, v in shares.items()))
         lines.append("")
 
+    if campaigns:
+        lines += _campaign_lines(report, campaigns)
+        lines.append("")
+
     # ttff
     tt = report.get("ttff")
     if tt:
@@ -128,6 +138,39 @@ def render(report: dict) -> str:
     elif tt is None:
         lines.append("Time to first finding: skipped (--skip-ttff)")
     return "\n".join(lines)
+
+
+def _campaign_lines(report: dict, campaigns: dict) -> list[str]:
+    rows, errors = [], []
+    for row in campaigns["rows"]:
+        chk = row["check"]
+        generator = _generator_rate(report, row["platform"], row["mode"])
+        rows.append([f"{row['platform']}/{row['mode']}", _num(row["jobs"]), _num(row["exec_per_second"]),
+                     _num(row["per_job"]), _pct(row["repeat_share"]), _num(chk.get("checks_per_second")),
+                     _num(generator), _ratio(chk.get("checks_per_second"), generator),
+                     f"{_num(chk.get('programs'))} of {_num(chk.get('inputs'))}, "
+                     f"{_num(chk.get('mean_input_bytes'), '{:.0f}')} B"])
+        errors += [f"{row['platform']}/{row['mode']}: {e}" for e in row["errors"]]
+    commands = [row["command"] for row in campaigns["rows"]]
+    lines = [f"Real atheris campaigns, {campaigns['seconds']:g} s each, seeded from corpus/ (medians over seeds); "
+             f"e.g. {commands[0]}" + (f"; all pairs: {commands[-1]}" if len(commands) > 1 else "")]
+    lines += _table(["campaign", "jobs", "exec/s", "per job", "repeats", "check() inputs", "check() mix",
+                     "inputs/mix", "inputs timed, mean size"], rows)
+    lines.append("exec/s: the campaign's summary.json (executions over its elapsed time, start-up included); "
+                 "repeats: executions the harness answered from its memo of recent programs (not checked again); "
+                 "check() inputs: check() in-process on the programs its corpus holds (libFuzzer's inputs and "
+                 "the seeds), next to check() on the generator's mix (the throughput table above).")
+    lines += [f"  campaign error: {e}" for e in errors]
+    return lines
+
+
+def _generator_rate(report: dict, platform: str, mode: str) -> float | None:
+    """check() on the generator's mix for the pair, or the pooled row for a campaign over several pairs."""
+    several = "all" in (platform, mode)
+    for row in report["check"]:
+        if (row["platform"], row["mode"]) == (platform, mode) or (several and row.get("pooled")):
+            return row["checks_per_second"]
+    return None
 
 
 def _mix_row(label: str, row: dict) -> list[str]:

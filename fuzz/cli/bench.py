@@ -1,12 +1,12 @@
-"""``unmapfuzz bench``: executions per second of check() and each engine, and time to first finding;
-``--mutants``: whether a campaign flags each mutant of v3 as new, and how soon.
+"""``unmapfuzz bench``: executions per second of check() and each engine, and in real campaigns, and time
+to first finding; ``--mutants``: whether a campaign flags each mutant of v3 as new, and how soon.
 
 See :mod:`unmapfuzz.bench.measure` and :mod:`unmapfuzz.bench.mutant_bench` for what is
 measured and how.  Progress goes to stderr, the report to stdout (a table, or
 ``--json``).  Exit 0 when every measurement produced a number, 1 when one
-failed (e.g. libFuzzer exited without running, a mutant's campaign ended in an
-error), 2 on bad arguments.  A mutant that is not flagged is a figure, not a
-failure.
+failed (e.g. libFuzzer exited without running, a campaign or a mutant's
+campaign ended in an error), 2 on bad arguments.  A mutant that is not flagged
+is a figure, not a failure.
 """
 from __future__ import annotations
 
@@ -26,21 +26,28 @@ from .options import add_verbosity_arguments, count, natural, seconds
 
 MUTANT_DEFAULT = {"campaign_seconds": 60.0, "campaign_jobs": 2}
 MUTANT_QUICK = {"campaign_seconds": 20.0, "campaign_jobs": 2}
-QUICK = {"seeds": 1, "ttff_seconds": 20.0, "programs": 100, "examples": 100, "atheris_seconds": 8.0}
-DEFAULT = {"seeds": 3, "ttff_seconds": 60.0, "programs": 300, "examples": 300, "atheris_seconds": 15.0}
+QUICK = {"seeds": 1, "ttff_seconds": 20.0, "programs": 100, "examples": 100, "atheris_seconds": 8.0,
+         "fuzz_seconds": 10.0}
+DEFAULT = {"seeds": 3, "ttff_seconds": 60.0, "programs": 300, "examples": 300, "atheris_seconds": 15.0,
+           "fuzz_seconds": 30.0}
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "bench", help="measure executions per second and time to first finding",
-        description="Measure check() and each engine's executions per second on the typical program mix, "
-                    "and each engine's time to first finding of the buckets corpus/behaviour records, "
-                    "next to the random baseline.  Every number is a median over --seeds seeds.  "
+        description="Measure check() and each engine's executions per second on the typical program mix; "
+                    "real atheris campaigns (`unmapfuzz fuzz`: one job per platform and mode, and with several "
+                    "pairs one over them all on every core) and check() on the inputs they kept; and each engine's "
+                    "time to first finding of the buckets corpus/behaviour records, next to the random "
+                    "baseline.  Every number is a median over --seeds seeds.  "
                     f"Defaults: {DEFAULT['seeds']} seeds, {DEFAULT['programs']} programs, "
-                    f"{DEFAULT['atheris_seconds']:g} s of atheris and a {DEFAULT['ttff_seconds']:g} s limit per "
-                    "campaign; --quick: "
+                    f"{DEFAULT['atheris_seconds']:g} s of atheris, {DEFAULT['fuzz_seconds']:g} s campaigns and a "
+                    f"{DEFAULT['ttff_seconds']:g} s limit per "
+                    "time-to-first campaign; --quick: "
                     f"{QUICK['seeds']} seed, {QUICK['programs']} programs, {QUICK['atheris_seconds']:g} s, "
-                    f"{QUICK['ttff_seconds']:g} s.  Explicit options override either.")
+                    f"{QUICK['fuzz_seconds']:g} s campaigns, "
+                    f"{QUICK['ttff_seconds']:g} s.  "
+                    "Explicit options override either.")
     p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM,
                    help="platform of the throughput measurements (all: every platform and, unless --mode "
                         "is given, both modes)")
@@ -52,7 +59,8 @@ def register(sub) -> None:
                    help=f"seeds 0..N-1, or from --first-seed (default: {DEFAULT['seeds']}; --quick: {QUICK['seeds']})")
     p.add_argument("--first-seed", type=natural, default=0, metavar="S", help="the first seed")
     p.add_argument("--programs", type=count, metavar="N",
-                   help=f"programs per seed for the check() rate (default: {DEFAULT['programs']}; "
+                   help=f"programs per seed for the check() rate, and at most as many of each campaign's inputs "
+                        f"(default: {DEFAULT['programs']}; "
                         f"--quick: {QUICK['programs']})")
     p.add_argument("--examples", type=count, metavar="N",
                    help="hypothesis examples per seed (default: as --programs)")
@@ -64,9 +72,15 @@ def register(sub) -> None:
                         f"--quick: {QUICK['ttff_seconds']:g})")
     p.add_argument("--engines", default=",".join(ENGINES), metavar="E,E",
                    help="engines for time to first finding")
-    p.add_argument("--quick", action="store_true", help="one seed, a 20 s limit, fewer programs: a few minutes")
-    p.add_argument("--skip-ttff", action="store_true", help="throughput only")
-    p.add_argument("--skip-atheris", action="store_true", help="no atheris throughput run")
+    p.add_argument("--fuzz-seconds", type=seconds, metavar="T",
+                   help=f"--time of each real atheris campaign, at least 1 (default: {DEFAULT['fuzz_seconds']:g}; "
+                        f"--quick: {QUICK['fuzz_seconds']:g})")
+    p.add_argument("--quick", action="store_true",
+                   help="one seed, shorter campaigns and limits, fewer programs: a few minutes")
+    p.add_argument("--skip-ttff", action="store_true", help="no time-to-first campaigns")
+    p.add_argument("--skip-atheris", action="store_true", help="no atheris throughput run (of the bare target)")
+    p.add_argument("--skip-campaigns", action="store_true",
+                   help="no real campaigns (and so no check() on their inputs)")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     m = p.add_argument_group(
         "mutants", "--mutants measures something else: for the unmodified copy of impls/v3.py and each of its "
@@ -128,12 +142,17 @@ def run(args) -> int:
         print("unmapfuzz: --seeds, --programs, --examples must be >= 1, --atheris-seconds >= 1, "
               f"--ttff-seconds > 0, --engines a list of {','.join(ENGINES)}", file=sys.stderr)
         return 2
+    fuzz_seconds = pick("fuzz_seconds")
+    if fuzz_seconds < 1:
+        print("unmapfuzz: --fuzz-seconds must be >= 1 (a campaign's --time is whole seconds for libFuzzer)",
+              file=sys.stderr)
+        return 2
     mode = args.mode or ("all" if args.platform == "all" else "stage2")
     cfg = BenchConfig(platform=args.platform, mode=mode, profile=args.profile, seeds=seeds,
                       first_seed=args.first_seed, programs=programs, examples=examples,
                       atheris_seconds=atheris_seconds, ttff_seconds=ttff_seconds, engines=engines,
                       skip_ttff=args.skip_ttff, skip_atheris=args.skip_atheris, command=command_line(args),
-                      quick=args.quick)
+                      quick=args.quick, campaign_seconds=fuzz_seconds, skip_campaigns=args.skip_campaigns)
     started = time.monotonic()
 
     def progress(msg: str) -> None:
@@ -147,7 +166,8 @@ def run(args) -> int:
         print(json.dumps(_finite(report), indent=1, default=str))
     else:
         print(render(report))
-    failed = bool(report.get("atheris") and report["atheris"]["errors"])
+    failed = bool(report.get("atheris") and report["atheris"]["errors"]) or \
+        any(row["errors"] for row in (report.get("campaigns") or {}).get("rows", []))
     return 1 if failed else 0
 
 
