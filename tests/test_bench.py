@@ -1,4 +1,4 @@
-"""Tests for unmapfuzz.bench: parsing, targets, medians, a campaign's inputs, and tiny
+"""Tests for unmapfuzz.bench: parsing, targets, medians, the teardown program, comparing reports, and tiny
 runs of every measurement that check the report's structure and sanity, never its speed."""
 import json
 import math
@@ -7,13 +7,17 @@ import pytest
 
 from unmapfuzz.bench.measure import (
     BEHAVIOUR_DIR, BenchConfig, campaign_programs, corpus_targets, group_targets, measure_check_rate,
-    median, program_mix, repeat_share, run_bench, size_class, steady_rate,
+    measure_teardown, median, program_mix, repeat_share, run_bench, size_class, steady_rate, teardown_program,
 )
 from unmapfuzz.bench.render import render
 from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
+from unmapfuzz.cli import main as cli
 from unmapfuzz.cli.bench import _finite
 from unmapfuzz.generation.seeds import seed_bytes
-from unmapfuzz.programs import Map, Program, Unmap
+from unmapfuzz.impls.model.platforms import PLATFORMS
+from unmapfuzz.programs import Map, Program, Unmap, geometries
+from unmapfuzz.reference.profiles import validate
+from unmapfuzz.reference.translations import apply_map, apply_unmap
 from unmapfuzz.verdict.signature import Signature
 
 LIBFUZZER_OUTPUT = """\
@@ -166,9 +170,10 @@ def test_check_rate_smoke():
 
 @pytest.fixture(scope="module")
 def tiny_report():
-    """One run of every measurement but atheris and time to first, each as small as it goes: a 3 s campaign."""
+    """One run of every measurement but atheris and time to first, each as small as it goes: a 3 s campaign,
+    a teardown of 20 mappings."""
     cfg = BenchConfig(seeds=1, programs=3, examples=3, skip_atheris=True, skip_ttff=True, campaign_seconds=3,
-                      command="unmapfuzz bench --test")
+                      teardown_mappings=20, teardown_repeats=1, command="unmapfuzz bench --test")
     return run_bench(cfg)
 
 
@@ -179,7 +184,8 @@ def test_report_renders_and_is_json(tiny_report):
     assert report["hypothesis"]["examples_per_second"] > 0
     text = render(report)
     assert text.splitlines()[0] == "$ unmapfuzz bench --test"
-    for heading in ("Program mix", "nproc", "Real atheris campaigns", "campaign corpus, arm64-4k-39/stage2"):
+    for heading in ("Program mix", "nproc", "Real atheris campaigns", "campaign corpus, arm64-4k-39/stage2",
+                    "Teardown: 20 maps", "fast paths off"):
         assert heading in text
     json.dumps(_finite(report), allow_nan=False)
 
@@ -199,6 +205,52 @@ def test_report_of_a_real_campaign(tiny_report):
     assert inputs["invalid"] == 0 and inputs["checks_per_second"] > 0
     assert row["check"]["checks_per_second"] > 0 and row["check"]["mean_input_bytes"] > 0
     assert row["repeat_share"] is None or 0 <= row["repeat_share"] <= 1
+
+
+def test_report_of_the_teardown(tiny_report):
+    """The teardown row has positive times each way, a consistent split, and names what its verdict showed."""
+    row, = tiny_report["teardown"]["rows"]
+    assert (row["platform"], row["mode"], row["space"], row["mappings"], row["ops"]) == \
+        ("arm64-4k-39", "stage2", 1 << 40, 20, 21)
+    assert row["seconds"] > 0 and row["slow_seconds"] > 0 and row["maps_seconds"] > 0
+    assert row["unmap_seconds"] == pytest.approx(row["seconds"] - row["maps_seconds"])
+    assert row["slow_ratio"] == pytest.approx(row["slow_seconds"] / row["seconds"])
+    assert all(Signature.parse(sig) for sig in row["signatures"])
+
+
+@pytest.mark.parametrize("platform,mode", geometries())
+def test_teardown_program_maps_the_whole_space_then_unmaps_it(platform, mode):
+    """The teardown is realistic-valid at 20 and at 1,000 mappings, each map a leaf of its own, and its unmap
+    covers the whole space and leaves nothing mapped."""
+    space = PLATFORMS[platform].space(mode)
+    for mappings in (20, 1000):
+        program = teardown_program(platform, mode, mappings)
+        assert validate(program, "realistic") is None
+        *maps, unmap = program.ops
+        assert len(maps) == mappings and all(isinstance(op, Map) for op in maps)
+        assert unmap == Unmap(0, space)
+        kinds = {op.kind for op in maps}
+        assert kinds == ({"page"} if mode == "hyp" else {"page", "pmd"})
+        leaves = {}
+        for op in maps:
+            apply_map(leaves, op.ipa, PLATFORMS[platform].map_shift(op.kind), op.output_address())
+        assert len(leaves) == mappings
+        assert maps[-1].ipa > space // 2          # spread over the space, not packed at its start
+        apply_unmap(leaves, unmap.ipa, unmap.ipa + unmap.size)
+        assert leaves == {}
+
+
+def test_teardown_program_that_does_not_fit():
+    """More mappings than the space has slots for is a ValueError, not an invalid program."""
+    with pytest.raises(ValueError, match="do not fit"):
+        teardown_program("arm64-64k-42", "stage2", 2000)
+
+
+def test_measure_teardown_on_a_64k_hyp_space():
+    """On 64K-48 hyp the teardown spans 256 TB, past GUEST_PA_LIMIT, and is timed both ways with the same verdict."""
+    r = measure_teardown("arm64-64k-48", "hyp", mappings=20, repeats=2)
+    assert r["space"] == 1 << 48 and r["repeats"] == 2 and len(r["runs"]["slow_seconds"]) == 2
+    assert r["seconds"] > 0 and r["slow_seconds"] > 0 and r["maps_seconds"] > 0
 
 
 def test_campaign_programs_decode_as_the_workers_do(tmp_path):
@@ -228,3 +280,9 @@ def test_repeat_share_from_the_workers_stats(tmp_path):
     (tmp_path / "stats" / "atheris.2.json").write_text(json.dumps({"execs": 300, "repeats": 100}))
     (tmp_path / "stats" / "atheris.3.json").write_text("{cut off")
     assert repeat_share(tmp_path) == pytest.approx(160 / 400)
+
+
+def test_bench_refuses_a_teardown_that_does_not_fit(capsys):
+    """Too many mappings for a platform's space is a usage error before anything is measured."""
+    assert cli.main(["bench", "--platform", "arm64-64k-42", "--teardown-mappings", "5000"]) == 2
+    assert "do not fit" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Measurements behind ``unmapfuzz bench``: how fast each engine runs, and how soon it finds what we know.
 
-Five measurements, each repeated over several seeds and reported as the
+Six measurements, each repeated over several seeds and reported as the
 median (the machines this runs on are shared and noisy; a median over seeds
 and ratios between engines measured side by side are what to quote):
 
@@ -20,7 +20,10 @@ and ratios between engines measured side by side are what to quote):
    ``summary.json`` reports, and ``check`` timed in-process on the campaign's
    own inputs (:func:`campaign_programs`: what libFuzzer kept in its corpus),
    whose mix differs from fresh draws: libFuzzer drifts toward longer
-   programs and bigger ranges.
+   programs and bigger ranges;
+6. :func:`measure_teardown`: ``check`` on a VM's teardown, :func:`teardown_program`
+   (1,000 mappings spread over the whole space, then one ``unmap`` of all of
+   it), with the model's fast paths on and off.
 
 :func:`run_bench` runs them all and returns one JSON-able dict;
 :func:`unmapfuzz.bench.render.render` turns it into the table ``unmapfuzz bench`` prints.
@@ -53,7 +56,8 @@ from unmapfuzz.generation.generator import draw_program
 from unmapfuzz.generation.seeds import program_from_input
 from unmapfuzz.generation.sources import RandomSource
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
-from unmapfuzz.programs import Map, Program, ProgramError, geometries, load
+from unmapfuzz.programs import GUEST_PA_LIMIT, Map, Program, ProgramError, Unmap, geometries, load
+from unmapfuzz.reference.profiles import validate
 from unmapfuzz.verdict.check import check
 from unmapfuzz.verdict.signature import signatures
 
@@ -550,6 +554,80 @@ def campaign_programs(out: Path, summary: dict, limit: int | None = None) -> tup
                    "mean_input_bytes": sum(sizes) / len(sizes) if sizes else None, "undecoded": undecoded}
 
 
+# -- 6. a 1 TB teardown over 1,000 mappings ---------------------------------------------------------
+
+def teardown_program(platform: str, mode: str, mappings: int = 1000) -> Program:
+    """``mappings`` maps spread evenly over the whole space, then one ``unmap`` of all of it: a VM's teardown.
+
+    The space is :meth:`~unmapfuzz.impls.model.platforms.Platform.space`: the
+    1 TB IPA space on stage 2, the platform's hyp VA space on hyp.  Map ``i``
+    sits at the start of slot ``i`` of ``space / mappings`` bytes (rounded down
+    to its own size), so every map needs its own tables down to its level.
+    Stage 2 alternates pages and pmd blocks; hyp maps pages only.  Identity
+    output addresses, except above GUEST_PA_LIMIT (a hyp space can reach past
+    it), where the model keeps its own table pages.  Valid under the
+    realistic profile; ``ValueError`` when ``mappings`` does not fit.
+    """
+    p = PLATFORMS[platform]
+    space = p.space(mode)
+    kinds = [k for k in p.map_kinds(mode) if k != "pud"]    # realistic programs map no pud block
+    slot = space // mappings if mappings > 0 else 0
+    if slot < 2 << max(p.map_shift(k) for k in kinds):
+        raise ValueError(f"{mappings} mappings do not fit in the {space:#x}-byte {mode} space of {platform}")
+    ops: list = []
+    for i in range(mappings):
+        kind = kinds[i % len(kinds)]
+        size = 1 << p.map_shift(kind)
+        ipa = i * slot // size * size
+        ops.append(Map(kind, ipa, None if ipa + size <= GUEST_PA_LIMIT else ipa % GUEST_PA_LIMIT))
+    ops.append(Unmap(0, space))
+    return Program(platform, mode, tuple(ops), "realistic")
+
+
+def measure_teardown(platform: str, mode: str, mappings: int = 1000, repeats: int = 3) -> dict:
+    """Seconds of :func:`check` on :func:`teardown_program`, the median of ``repeats`` runs each way.
+
+    ``seconds``: as every engine calls it; ``slow_seconds``: with the model's
+    fast paths and the shared machines off (``fast=False, lockstep=False``),
+    which changes nothing but speed; ``maps_seconds``: the program without its
+    final ``unmap`` (building the tables, with the oracle's checks), so that
+    ``seconds - maps_seconds`` is the teardown's own share.  ``signatures``:
+    what the verdict shows (a teardown reaches several of the documented
+    divergences; the time is the figure, not the verdict).  The fast paths
+    must not change the verdict: when they do, ``AssertionError``.
+    """
+    program = teardown_program(platform, mode, mappings)
+    problem = validate(program, "realistic")
+    if problem:
+        raise AssertionError(f"teardown_program({platform!r}, {mode!r}, {mappings}) is invalid: {problem}")
+    maps_only = program.with_ops(program.ops[:-1])
+
+    def timed(prog: Program, **kwargs) -> tuple[float, object]:
+        t0 = time.perf_counter()
+        verdict = check(prog, profile="realistic", **kwargs)
+        return time.perf_counter() - t0, verdict
+
+    fast, slow, maps = [], [], []
+    verdict = None
+    for _ in range(repeats):
+        seconds, verdict = timed(program)
+        fast.append(seconds)
+        maps.append(timed(maps_only)[0])
+        seconds, slow_verdict = timed(program, fast=False, lockstep=False)
+        slow.append(seconds)
+        if signatures(slow_verdict) != signatures(verdict):
+            raise AssertionError(f"the model's fast paths changed the verdict of the {platform} {mode} teardown: "
+                                 f"{sorted(map(str, signatures(verdict)))} with them, "
+                                 f"{sorted(map(str, signatures(slow_verdict)))} without")
+    seconds, slow_seconds, maps_seconds = median(fast), median(slow), median(maps)
+    return {"platform": platform, "mode": mode, "space": program.ops[-1].size, "mappings": mappings,
+            "ops": len(program.ops), "repeats": repeats, "seconds": seconds, "slow_seconds": slow_seconds,
+            "maps_seconds": maps_seconds, "unmap_seconds": seconds - maps_seconds,
+            "slow_ratio": slow_seconds / seconds if seconds else None,
+            "runs": {"seconds": fast, "slow_seconds": slow, "maps_seconds": maps},
+            "signatures": sorted(str(s) for s in signatures(verdict))}
+
+
 # -- the whole benchmark ------------------------------------------------------------------------
 
 @dataclass
@@ -568,6 +646,9 @@ class BenchConfig:
     skip_atheris: bool = False
     campaign_seconds: float = 30.0      # --time of each real campaign
     skip_campaigns: bool = False
+    teardown_mappings: int = 1000
+    teardown_repeats: int = 3
+    skip_teardown: bool = False
     max_ops: int = 12
     command: str = "unmapfuzz bench"
     quick: bool = False
@@ -614,7 +695,9 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
                      "atheris_seconds": None if cfg.skip_atheris else cfg.atheris_seconds,
                      "ttff_seconds": None if cfg.skip_ttff else cfg.ttff_seconds,
                      "engines": list(cfg.engines), "max_ops": cfg.max_ops, "quick": cfg.quick,
-                     "campaign_seconds": None if cfg.skip_campaigns else cfg.campaign_seconds},
+                     "campaign_seconds": None if cfg.skip_campaigns else cfg.campaign_seconds,
+                     "teardown_mappings": None if cfg.skip_teardown else cfg.teardown_mappings,
+                     "teardown_repeats": None if cfg.skip_teardown else cfg.teardown_repeats},
     }
     started = time.monotonic()
 
@@ -669,6 +752,16 @@ def run_bench(cfg: BenchConfig, progress: Callable[[str], None] | None = None) -
 
     # 5. real campaigns, one job per (platform, mode), and all jobs over them all; check() on their inputs
     report["campaigns"] = None if cfg.skip_campaigns else _campaigns(cfg, seeds, say)
+
+    # 6. a teardown of the whole space
+    if cfg.skip_teardown:
+        report["teardown"] = None
+    else:
+        rows = []
+        for platform, mode in geometries(cfg.platform, cfg.mode):
+            say(f"teardown {platform}/{mode}: {cfg.teardown_mappings} mappings, {cfg.teardown_repeats} repeat(s)")
+            rows.append(measure_teardown(platform, mode, cfg.teardown_mappings, cfg.teardown_repeats))
+        report["teardown"] = {"mappings": cfg.teardown_mappings, "repeats": cfg.teardown_repeats, "rows": rows}
 
     # 4. time to first finding
     if cfg.skip_ttff:

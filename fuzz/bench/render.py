@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .measure import SIZE_CLASSES
 
-__all__ = ["render", "render_mutants"]
+__all__ = ["render", "render_mutants", "bytes_text"]
 
 
 def _num(x, fmt: str = "{:.0f}", none: str = "-") -> str:
@@ -48,7 +48,9 @@ def render(report: dict) -> str:
              f"settings: {n} seed(s) {', '.join(map(str, st['seeds']))}; {st['programs']} programs and "
              f"{st['examples']} hypothesis examples per seed; atheris {_secs(st['atheris_seconds'], ' per seed')}; "
              f"time-to-first limit {_secs(st['ttff_seconds'])}; profile {st['profile']}, max {st['max_ops']} ops; "
-             f"campaigns {_secs(st.get('campaign_seconds'), ' each')}",
+             f"campaigns {_secs(st.get('campaign_seconds'), ' each')}; teardown "
+             + ("skipped" if not st.get("teardown_mappings") else
+                f"{st['teardown_mappings']} mappings, {st['teardown_repeats']} repeat(s)"),
              f"Every rate is the median over the {n} seed(s); wall time of the whole run: "
              f"{report.get('elapsed_seconds', '?')} s.",
              ""]
@@ -115,6 +117,10 @@ def render(report: dict) -> str:
     if campaigns:
         lines += _campaign_lines(report, campaigns)
         lines.append("")
+    teardown = report.get("teardown")
+    if teardown:
+        lines += _teardown_lines(teardown)
+        lines.append("")
 
     # ttff
     tt = report.get("ttff")
@@ -171,6 +177,40 @@ def _generator_rate(report: dict, platform: str, mode: str) -> float | None:
         if (row["platform"], row["mode"]) == (platform, mode) or (several and row.get("pooled")):
             return row["checks_per_second"]
     return None
+
+
+def _teardown_lines(teardown: dict) -> list[str]:
+    rows = []
+    for row in teardown["rows"]:
+        rows.append([f"{row['platform']}/{row['mode']}", bytes_text(row["space"]), str(row["mappings"]),
+                     _dur(row["seconds"]), _dur(row["maps_seconds"]),
+                     _dur(row["unmap_seconds"]), _dur(row["slow_seconds"]),
+                     _num(row["slow_ratio"], "x{:.1f}"),
+                     ", ".join(sorted({sig.split("/", 1)[0] for sig in row["signatures"]})) or "none"])
+    lines = [f"Teardown: {teardown['mappings']} maps spread over the whole space (stage 2: pages and pmd blocks "
+             "alternately; hyp: pages), then one unmap of all of it; seconds of check() "
+             f"(median of {teardown['repeats']})"]
+    lines += _table(["platform/mode", "space", "maps", "check()", "maps only", "unmap", "fast paths off",
+                     "slower", "findings by"], rows, right={1, 2, 3, 4, 5, 6, 7})
+    lines.append("maps only: the same program without its unmap; unmap: the difference.  fast paths off: "
+                 "check(fast=False, lockstep=False), the same verdict.  findings by: whose signatures the "
+                 "verdict shows (a whole-space teardown reaches documented divergences; the time is the figure).")
+    return lines
+
+
+def _dur(x, space: str = "") -> str:
+    """Seconds with three significant digits or so: ``12.3s``, ``1.23s``, ``0.012s``."""
+    if x is None:
+        return "-"
+    return f"{x:.1f}{space}s" if x >= 10 else f"{x:.2f}{space}s" if x >= 0.1 else f"{x:.3f}{space}s"
+
+
+def bytes_text(n: int) -> str:
+    """``n`` bytes in the largest binary unit it fills: ``1 TB``, ``4 GB``, ``256 TB``."""
+    for unit, shift in (("TB", 40), ("GB", 30), ("MB", 20), ("KB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):g} {unit}"
+    return f"{n} B"
 
 
 def _mix_row(label: str, row: dict) -> list[str]:

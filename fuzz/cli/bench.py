@@ -1,5 +1,6 @@
-"""``unmapfuzz bench``: executions per second of check() and each engine, and in real campaigns, and time
-to first finding; ``--mutants``: whether a campaign flags each mutant of v3 as new, and how soon.
+"""``unmapfuzz bench``: executions per second of check() and each engine, real campaigns, a whole-space
+teardown, and time to first finding; ``--mutants``: whether a campaign flags each mutant of v3 as new,
+and how soon.
 
 See :mod:`unmapfuzz.bench.measure` and :mod:`unmapfuzz.bench.mutant_bench` for what is
 measured and how.  Progress goes to stderr, the report to stdout (a table, or
@@ -18,18 +19,19 @@ import sys
 import time
 from pathlib import Path
 
-from unmapfuzz.bench.measure import ENGINES, BenchConfig, run_bench
+from unmapfuzz.bench.measure import ENGINES, BenchConfig, run_bench, teardown_program
 from unmapfuzz.bench.render import render, render_mutants
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
+from unmapfuzz.programs import geometries
 
 from .options import add_verbosity_arguments, count, natural, seconds
 
 MUTANT_DEFAULT = {"campaign_seconds": 60.0, "campaign_jobs": 2}
 MUTANT_QUICK = {"campaign_seconds": 20.0, "campaign_jobs": 2}
 QUICK = {"seeds": 1, "ttff_seconds": 20.0, "programs": 100, "examples": 100, "atheris_seconds": 8.0,
-         "fuzz_seconds": 10.0}
+         "fuzz_seconds": 10.0, "teardown_mappings": 1000, "teardown_repeats": 1}
 DEFAULT = {"seeds": 3, "ttff_seconds": 60.0, "programs": 300, "examples": 300, "atheris_seconds": 15.0,
-           "fuzz_seconds": 30.0}
+           "fuzz_seconds": 30.0, "teardown_mappings": 1000, "teardown_repeats": 3}
 
 
 def register(sub) -> None:
@@ -37,15 +39,16 @@ def register(sub) -> None:
         "bench", help="measure executions per second and time to first finding",
         description="Measure check() and each engine's executions per second on the typical program mix; "
                     "real atheris campaigns (`unmapfuzz fuzz`: one job per platform and mode, and with several "
-                    "pairs one over them all on every core) and check() on the inputs they kept; and each engine's "
-                    "time to first finding of the buckets corpus/behaviour records, next to the random "
-                    "baseline.  Every number is a median over --seeds seeds.  "
+                    "pairs one over them all on every core) and check() on the inputs they kept; check() on a "
+                    "teardown of the whole space over --teardown-mappings mappings; and each engine's time to "
+                    "first finding of the buckets corpus/behaviour records, next to the random baseline.  Every "
+                    "number is a median over --seeds seeds.  "
                     f"Defaults: {DEFAULT['seeds']} seeds, {DEFAULT['programs']} programs, "
-                    f"{DEFAULT['atheris_seconds']:g} s of atheris, {DEFAULT['fuzz_seconds']:g} s campaigns and a "
-                    f"{DEFAULT['ttff_seconds']:g} s limit per "
+                    f"{DEFAULT['atheris_seconds']:g} s of atheris, {DEFAULT['fuzz_seconds']:g} s campaigns, "
+                    f"{DEFAULT['teardown_repeats']} teardown repeats and a {DEFAULT['ttff_seconds']:g} s limit per "
                     "time-to-first campaign; --quick: "
                     f"{QUICK['seeds']} seed, {QUICK['programs']} programs, {QUICK['atheris_seconds']:g} s, "
-                    f"{QUICK['fuzz_seconds']:g} s campaigns, "
+                    f"{QUICK['fuzz_seconds']:g} s campaigns, {QUICK['teardown_repeats']} teardown repeat, "
                     f"{QUICK['ttff_seconds']:g} s.  "
                     "Explicit options override either.")
     p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM,
@@ -75,12 +78,19 @@ def register(sub) -> None:
     p.add_argument("--fuzz-seconds", type=seconds, metavar="T",
                    help=f"--time of each real atheris campaign, at least 1 (default: {DEFAULT['fuzz_seconds']:g}; "
                         f"--quick: {QUICK['fuzz_seconds']:g})")
+    p.add_argument("--teardown-mappings", type=count, metavar="N",
+                   help=f"mappings of the whole-space teardown (default: {DEFAULT['teardown_mappings']}; at most "
+                        "1024 on 64K-page stage 2, where each needs its own 1 GB slot)")
+    p.add_argument("--teardown-repeats", type=count, metavar="N",
+                   help=f"timed runs of the teardown each way, the median reported (default: "
+                        f"{DEFAULT['teardown_repeats']}; --quick: {QUICK['teardown_repeats']})")
     p.add_argument("--quick", action="store_true",
                    help="one seed, shorter campaigns and limits, fewer programs: a few minutes")
     p.add_argument("--skip-ttff", action="store_true", help="no time-to-first campaigns")
     p.add_argument("--skip-atheris", action="store_true", help="no atheris throughput run (of the bare target)")
     p.add_argument("--skip-campaigns", action="store_true",
                    help="no real campaigns (and so no check() on their inputs)")
+    p.add_argument("--skip-teardown", action="store_true", help="no whole-space teardown")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     m = p.add_argument_group(
         "mutants", "--mutants measures something else: for the unmodified copy of impls/v3.py and each of its "
@@ -148,11 +158,21 @@ def run(args) -> int:
               file=sys.stderr)
         return 2
     mode = args.mode or ("all" if args.platform == "all" else "stage2")
+    mappings = pick("teardown_mappings")
+    if not args.skip_teardown:
+        for platform, pair_mode in geometries(args.platform, mode):
+            try:
+                teardown_program(platform, pair_mode, mappings)
+            except ValueError as exc:
+                print(f"unmapfuzz: --teardown-mappings: {exc}", file=sys.stderr)
+                return 2
     cfg = BenchConfig(platform=args.platform, mode=mode, profile=args.profile, seeds=seeds,
                       first_seed=args.first_seed, programs=programs, examples=examples,
                       atheris_seconds=atheris_seconds, ttff_seconds=ttff_seconds, engines=engines,
                       skip_ttff=args.skip_ttff, skip_atheris=args.skip_atheris, command=command_line(args),
-                      quick=args.quick, campaign_seconds=fuzz_seconds, skip_campaigns=args.skip_campaigns)
+                      quick=args.quick, campaign_seconds=fuzz_seconds, skip_campaigns=args.skip_campaigns,
+                      teardown_mappings=mappings, teardown_repeats=pick("teardown_repeats"),
+                      skip_teardown=args.skip_teardown)
     started = time.monotonic()
 
     def progress(msg: str) -> None:
