@@ -5,11 +5,12 @@ import math
 
 import pytest
 
+from unmapfuzz.bench.compare import compare, figures
 from unmapfuzz.bench.measure import (
     BEHAVIOUR_DIR, BenchConfig, campaign_programs, corpus_targets, group_targets, measure_check_rate,
     measure_teardown, median, program_mix, repeat_share, run_bench, size_class, steady_rate, teardown_program,
 )
-from unmapfuzz.bench.render import render
+from unmapfuzz.bench.render import render, render_compare
 from unmapfuzz.campaign.libfuzzer import parse_libfuzzer
 from unmapfuzz.cli import main as cli
 from unmapfuzz.cli.bench import _finite
@@ -280,6 +281,69 @@ def test_repeat_share_from_the_workers_stats(tmp_path):
     (tmp_path / "stats" / "atheris.2.json").write_text(json.dumps({"execs": 300, "repeats": 100}))
     (tmp_path / "stats" / "atheris.3.json").write_text("{cut off")
     assert repeat_share(tmp_path) == pytest.approx(160 / 400)
+
+
+def _report(check_rate, teardown_seconds, campaigns=True):
+    report = {"command": "unmapfuzz bench", "date": "d", "settings": {},
+              "check": [{"platform": "arm64-4k-39", "mode": "stage2", "checks_per_second": check_rate,
+                         "random_per_second": None}],
+              "hypothesis": None, "atheris": None, "ttff": None,
+              "teardown": {"rows": [{"platform": "arm64-4k-39", "mode": "stage2", "space": 1 << 40, "mappings": 1000,
+                                     "seconds": teardown_seconds, "slow_seconds": None}]}}
+    if campaigns:
+        report["campaigns"] = {"rows": [{"platform": "arm64-4k-39", "mode": "stage2", "jobs": 1,
+                                         "exec_per_second": 150.0, "per_job": 150.0,
+                                         "check": {"checks_per_second": 300.0}}]}
+    return report
+
+
+def test_compare_speedups_point_the_same_way():
+    """A higher rate and a shorter duration are both speed-ups above 1; a figure only one report has is kept
+    with a blank on the other side."""
+    before = _report(400.0, 2.0, campaigns=False)     # an older report, without campaigns
+    after = _report(800.0, 0.5)
+    rows = {r["key"]: r for r in compare(before, after)}
+    assert rows["check/arm64-4k-39/stage2"]["speedup"] == pytest.approx(2.0)
+    assert rows["teardown/arm64-4k-39/stage2/1000"]["speedup"] == pytest.approx(4.0)
+    assert rows["campaign/arm64-4k-39/stage2"]["before"] is None
+    assert rows["campaign/arm64-4k-39/stage2"]["speedup"] is None
+    assert rows["random/arm64-4k-39/stage2"]["after"] is None
+    assert list(rows)[:2] == list(figures(after))[:2]
+    table = render_compare(compare(before, after), before, after)
+    assert "| check(), generator's mix, arm64-4k-39/stage2 | 400/s | 800/s | x2.00 |" in table
+    assert "| 2.00 s | 0.50 s | x4.00 |" in table
+
+
+def test_compare_a_report_with_itself(tiny_report):
+    """Every figure of a real report compared with itself is a speed-up of exactly 1."""
+    report = json.loads(json.dumps(_finite(tiny_report)))
+    rows = compare(report, report)
+    assert len(rows) >= 6
+    assert all(r["speedup"] == pytest.approx(1.0) for r in rows if r["before"])
+
+
+def test_bench_from_and_compare_on_the_command_line(tmp_path, capsys):
+    """--from renders a saved report without measuring; with --compare it adds the Markdown table; an
+    unreadable report is a usage error (exit 2)."""
+    before, after = tmp_path / "before.json", tmp_path / "after.json"
+    before.write_text(json.dumps(_report(400.0, 2.0, campaigns=False)))
+    saved = _report(800.0, 0.5)
+    saved["settings"] = {"seeds": [0], "programs": 3, "examples": 3, "atheris_seconds": None, "ttff_seconds": None,
+                         "profile": "realistic", "max_ops": 12, "engines": []}
+    saved["machine"] = {"nproc": 2, "system": "Linux", "implementation": "CPython", "python": "3.11"}
+    saved["check"][0].update(mix={}, invalid=0, with_findings=0, impl_share={})
+    saved["campaigns"]["rows"][0].update(repeat_share=None, errors=[], command="unmapfuzz fuzz")
+    saved["campaigns"].update(seconds=30)
+    saved["teardown"].update(mappings=1000, repeats=1)
+    saved["teardown"]["rows"][0].update(maps_seconds=0.25, unmap_seconds=0.25, slow_ratio=None, signatures=[])
+    after.write_text(json.dumps(saved))
+    assert cli.main(["bench", "--from", str(after), "--compare", str(before)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("$ unmapfuzz bench\n") and "| figure | before | after | speed-up |" in out
+    assert cli.main(["bench", "--from", str(after), "--compare", str(before), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["compare"]["rows"]
+    assert cli.main(["bench", "--compare", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read" in capsys.readouterr().err
 
 
 def test_bench_refuses_a_teardown_that_does_not_fit(capsys):

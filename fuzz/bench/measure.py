@@ -26,7 +26,8 @@ and ratios between engines measured side by side are what to quote):
    it), with the model's fast paths on and off.
 
 :func:`run_bench` runs them all and returns one JSON-able dict;
-:func:`unmapfuzz.bench.render.render` turns it into the table ``unmapfuzz bench`` prints.
+:func:`unmapfuzz.bench.render.render` turns it into the table ``unmapfuzz bench`` prints,
+and :mod:`unmapfuzz.bench.compare` sets two such dicts side by side.
 """
 from __future__ import annotations
 

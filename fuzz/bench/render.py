@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from .measure import SIZE_CLASSES
 
-__all__ = ["render", "render_mutants", "bytes_text"]
+__all__ = ["render", "render_compare", "render_mutants", "bytes_text"]
 
 
 def _num(x, fmt: str = "{:.0f}", none: str = "-") -> str:
@@ -196,6 +196,29 @@ def _teardown_lines(teardown: dict) -> list[str]:
                  "check(fast=False, lockstep=False), the same verdict.  findings by: whose signatures the "
                  "verdict shows (a whole-space teardown reaches documented divergences; the time is the figure).")
     return lines
+
+
+def render_compare(rows: list[dict], before: dict, after: dict) -> str:
+    """The rows of :func:`unmapfuzz.bench.compare.compare` as a Markdown table, with both commands."""
+    lines = [f"Before: `{before.get('command', '?')}` ({before.get('date', '?')})",
+             f"After:  `{after.get('command', '?')}` ({after.get('date', '?')})",
+             "",
+             "| figure | before | after | speed-up |",
+             "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['label']} | {_value(r['before'], r['unit'])} | {_value(r['after'], r['unit'])} | "
+                     f"{_num(r['speedup'], 'x{:.2f}')} |")
+    lines += ["", "Medians of each report; rates in executions per second, durations in seconds; speed-up: "
+              "above 1 is faster (the rate's ratio after/before, the duration's before/after)."]
+    return "\n".join(lines)
+
+
+def _value(x, unit: str) -> str:
+    if x is None:
+        return "-"
+    if unit == "s":
+        return _dur(x, " ")
+    return f"{x:.0f}/s" if x >= 10 else f"{x:.2f}/s"
 
 
 def _dur(x, space: str = "") -> str:

@@ -4,10 +4,12 @@ and how soon.
 
 See :mod:`unmapfuzz.bench.measure` and :mod:`unmapfuzz.bench.mutant_bench` for what is
 measured and how.  Progress goes to stderr, the report to stdout (a table, or
-``--json``).  Exit 0 when every measurement produced a number, 1 when one
-failed (e.g. libFuzzer exited without running, a campaign or a mutant's
-campaign ended in an error), 2 on bad arguments.  A mutant that is not flagged
-is a figure, not a failure.
+``--json``).  ``--compare BEFORE.json`` adds the before/after table of
+:mod:`unmapfuzz.bench.compare`; ``--from REPORT.json`` takes a saved report
+instead of measuring.  Exit 0 when every measurement produced a number, 1 when
+one failed (e.g. libFuzzer exited without running, a campaign or a mutant's
+campaign ended in an error), 2 on bad arguments or an unreadable report.  A
+mutant that is not flagged is a figure, not a failure.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ import sys
 import time
 from pathlib import Path
 
+from unmapfuzz.bench.compare import compare
 from unmapfuzz.bench.measure import ENGINES, BenchConfig, run_bench, teardown_program
-from unmapfuzz.bench.render import render, render_mutants
+from unmapfuzz.bench.render import render, render_compare, render_mutants
 from unmapfuzz.impls.model.platforms import DEFAULT_PLATFORM, PLATFORMS
 from unmapfuzz.programs import geometries
 
@@ -50,7 +53,8 @@ def register(sub) -> None:
                     f"{QUICK['seeds']} seed, {QUICK['programs']} programs, {QUICK['atheris_seconds']:g} s, "
                     f"{QUICK['fuzz_seconds']:g} s campaigns, {QUICK['teardown_repeats']} teardown repeat, "
                     f"{QUICK['ttff_seconds']:g} s.  "
-                    "Explicit options override either.")
+                    "Explicit options override either.  --compare BEFORE.json adds a before/after table "
+                    "against an earlier --json report.")
     p.add_argument("--platform", choices=(*PLATFORMS, "all"), default=DEFAULT_PLATFORM,
                    help="platform of the throughput measurements (all: every platform and, unless --mode "
                         "is given, both modes)")
@@ -92,6 +96,12 @@ def register(sub) -> None:
                    help="no real campaigns (and so no check() on their inputs)")
     p.add_argument("--skip-teardown", action="store_true", help="no whole-space teardown")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--compare", type=Path, metavar="BEFORE.json",
+                   help="also print each figure next to the same figure of this earlier --json report, with the "
+                        "speed-up, as a Markdown table (default: no comparison)")
+    p.add_argument("--from", dest="from_report", type=Path, metavar="REPORT.json",
+                   help="measure nothing: take this saved --json report instead, e.g. to compare two saved "
+                        "reports (default: measure now)")
     m = p.add_argument_group(
         "mutants", "--mutants measures something else: for the unmodified copy of impls/v3.py and each of its "
                    "mutants (unmapfuzz.bench.mutants: one plausible kernel bug each), one `unmapfuzz fuzz --impl "
@@ -134,12 +144,26 @@ MUTANT_OPTIONS = ("only", "campaign_seconds", "campaign_jobs", "campaign_runs", 
 
 def run(args) -> int:
     if args.mutants:
+        if args.compare is not None or args.from_report is not None:
+            print(f"unmapfuzz: --{'compare' if args.compare is not None else 'from'} does not apply with "
+                  "--mutants", file=sys.stderr)
+            return 2
         return run_mutants(args)
     given = [name for name in MUTANT_OPTIONS if getattr(args, name) is not None]
     if given or args.campaign_engine != "atheris":
         option = "--" + (given[0] if given else "campaign_engine").replace("_", "-")
         print(f"unmapfuzz: {option} applies only with --mutants", file=sys.stderr)
         return 2
+    before = None
+    if args.compare is not None:
+        before = _load_report(args.compare, "--compare")
+        if before is None:
+            return 2
+    if args.from_report is not None:
+        report = _load_report(args.from_report, "--from")
+        if report is None:
+            return 2
+        return _print(args, report, before)
     base = QUICK if args.quick else DEFAULT
     pick = lambda name: getattr(args, name) if getattr(args, name) is not None else base[name]  # noqa: E731
     seeds, programs = pick("seeds"), pick("programs")
@@ -182,13 +206,39 @@ def run(args) -> int:
     if args.quiet:
         progress = None
     report = run_bench(cfg, progress)
+    return _print(args, report, before)
+
+
+def _print(args, report: dict, before: dict | None) -> int:
+    """Print the report (with the comparison against ``before``, if any); the exit status."""
+    rows = compare(before, report) if before is not None else None
     if args.json:
+        if rows is not None:
+            report = dict(report, compare={"before": {k: before.get(k) for k in ("command", "date", "machine")},
+                                           "rows": rows})
         print(json.dumps(_finite(report), indent=1, default=str))
     else:
         print(render(report))
+        if rows is not None:
+            print()
+            print(render_compare(rows, before, report))
     failed = bool(report.get("atheris") and report["atheris"]["errors"]) or \
         any(row["errors"] for row in (report.get("campaigns") or {}).get("rows", []))
     return 1 if failed else 0
+
+
+def _load_report(path: Path, option: str) -> dict | None:
+    """An ``unmapfuzz bench --json`` report, or None after saying on stderr why it is not one."""
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"unmapfuzz: {option}: cannot read {path}: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(report, dict) or "check" not in report or "settings" not in report:
+        print(f"unmapfuzz: {option}: {path} is not an `unmapfuzz bench --json` report "
+              "(no check or settings; a --mutants report cannot be compared)", file=sys.stderr)
+        return None
+    return report
 
 
 def run_mutants(args) -> int:
