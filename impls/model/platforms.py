@@ -26,7 +26,7 @@ class Platform:
     ptrs_per_pgd: int        # the host's PTRS_PER_PGD (what pgd_index masks with)
     pgd_index_masked: bool   # arm32's pgd_index is a plain shift
     arm32: bool              # pud_huge() is constantly 0 on ARM32
-    s2_root_entries: int     # stage-2 root entries (the fake pgd's, on prealloc platforms)
+    s2_root_entries: int     # stage-2 root entries allocated (the fake pgd's, on prealloc platforms)
     s2_root_pages: int       # pages of the stage-2 root (or hardware root) allocation
     prealloc: int            # KVM_PREALLOC_LEVEL: 0, 1 (pud pages) or 2 (pmd page)
     hyp_root_entries: int
@@ -100,7 +100,7 @@ PLATFORMS: dict[str, Platform] = {p.name: p for p in (
     Platform("arm64-4k-39", "3.16", 12, 30, 30, 21, True, False, 512, True, False,
              1024, 2, 0, 512),
     Platform("arm64-64k-42", "3.16", 16, 29, 29, 29, True, True, 8192, True, False,
-             2048, 1, 0, 8192),
+             8192, 1, 0, 8192),
     Platform("arm64-4k-48", "3.18", 12, 39, 30, 21, False, False, 512, True, False,
              2, 2, 1, 512),
     Platform("arm64-64k-48", "3.18", 16, 42, 42, 29, True, False, 64, True, False,
