@@ -93,7 +93,7 @@ import functools
 
 from unmapfuzz.impls.model.platforms import PLATFORMS as _PLATFORM_INFO
 from unmapfuzz.programs import GUEST_PA_LIMIT, MAP_KINDS, MODES, PAGE_SIZE, PROFILES, Map, Op, Program, Unmap
-from unmapfuzz.reference.profiles import Rules
+from unmapfuzz.reference.profiles import rules_for
 from unmapfuzz.reference.translations import Translations, apply_map, apply_unmap
 
 from .sources import ByteSource, DataSource, RandomSource, Source
@@ -162,7 +162,7 @@ class Generator:
                 kinds.append(("pud", 2))
         self.kinds = ("page",) if len(kinds) == 1 else _table(*kinds)
         # What the exact form keeps under the realistic profile.
-        self.realistic_rules = Rules(platform, mode, "realistic")
+        self.realistic_rules = rules_for(platform, mode, "realistic")
 
         # Levels: (shift, interesting indexes with -1 for "random", random range, parent shift).
         shifts = p.real_shifts()
@@ -391,18 +391,20 @@ class Generator:
         return ops
 
     def exact(self, src: Source, max_ops: int) -> list[Op]:
-        count = min(src.draw(256), max_ops)
-        leaves: Translations | None = None if self.adversarial else {}
+        draw, draw_bits = src.draw, src.draw_bits
+        count = min(draw(256), max_ops)
+        problem = None if self.adversarial else self.realistic_rules.problem
+        leaves: Translations = {}
         ops: list[Op] = []
         for _ in range(count):
-            code = src.draw(4)
-            ipa = src.draw_bits(64)
+            code = draw(4)
+            ipa = draw_bits(64)
             if code == _UNMAP_CODE:
-                op: Op = Unmap(ipa, src.draw_bits(64))
+                op: Op = Unmap(ipa, draw_bits(64))
             else:
-                pa = (src.draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if src.draw(2) else None
+                pa = (draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if draw(2) else None
                 op = Map(MAP_KINDS[code], ipa, pa)
-            if leaves is None or self.realistic_rules.problem(op, leaves) is None:
+            if problem is None or problem(op, leaves) is None:
                 ops.append(op)
         return ops
 

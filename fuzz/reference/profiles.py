@@ -16,6 +16,8 @@ failure, and is never reported as a finding.  Two kinds of rule:
 """
 from __future__ import annotations
 
+import functools
+
 from unmapfuzz.impls.model.platforms import PLATFORMS
 from unmapfuzz.programs import Map, Program
 
@@ -28,9 +30,10 @@ class Rules:
     :meth:`problem` judges one op against what is mapped so far and, when the
     op is valid, applies it; :func:`validate` runs it over a program and the
     generator's exact form uses it to keep a realistic program realistic.
+    Immutable: :func:`rules_for` keeps one per (platform, mode, profile).
     """
 
-    __slots__ = ("platform", "mode", "realistic", "space", "kinds")
+    __slots__ = ("platform", "mode", "realistic", "space", "kinds", "shift_of", "page")
 
     def __init__(self, platform: str, mode: str, profile: str | None):
         self.platform = PLATFORMS[platform]
@@ -38,52 +41,65 @@ class Rules:
         self.realistic = profile == "realistic"
         self.space = self.platform.space(mode)
         self.kinds = self.platform.map_kinds(mode)
+        self.shift_of = {kind: self.platform.map_shift(kind) for kind in self.kinds}
+        self.page = self.platform.page_size
 
     def problem(self, op, leaves: Translations) -> str | None:
         """Why ``op`` breaks a rule after ``leaves`` (None: it does not, and is applied)."""
-        plat, realistic = self.platform, self.realistic
+        realistic = self.realistic
         if isinstance(op, Map):
-            if op.kind not in self.kinds:
+            kind = op.kind
+            if kind not in self.kinds:
                 if self.mode == "hyp":
                     return "hyp has no block map path (create_hyp_mappings maps pages only)"
-                return f"{plat.name} {self.mode} has no pud block"
-            shift = plat.map_shift(op.kind)
+                return f"{self.platform.name} {self.mode} has no pud block"
+            shift = self.shift_of[kind]
             size = 1 << shift
-            pa = op.output_address()
-            if op.ipa % size or pa % size:
-                return f"map {op.kind} needs ipa and pa aligned to {size:#x}"
-            if op.ipa + size > TOP:
+            ipa = op.ipa
+            pa = ipa if op.pa is None else op.pa
+            if ipa % size or pa % size:
+                return f"map {kind} needs ipa and pa aligned to {size:#x}"
+            end = ipa + size
+            if end > TOP:
                 return "map wraps past 2**64"
-            for ipa in intersecting(leaves, op.ipa, op.ipa + size):
-                if leaves[ipa][0] > shift:
-                    return f"map {op.kind} {op.ipa:#x} falls inside the block at {ipa:#x}"
+            for leaf in intersecting(leaves, ipa, end):
+                if leaves[leaf][0] > shift:
+                    return f"map {kind} {ipa:#x} falls inside the block at {leaf:#x}"
                 if realistic:
-                    return f"realistic maps go where nothing is mapped ({ipa:#x} is)"
+                    return f"realistic maps go where nothing is mapped ({leaf:#x} is)"
             if realistic:
-                if op.kind == "pud":
+                if kind == "pud":
                     return "no kernel of these eras maps pud blocks"
-                if op.ipa + size > self.space:
-                    return f"map {op.ipa:#x} lies outside the {self.space:#x}-byte space"
-            apply_map(leaves, op.ipa, shift, pa)
+                if end > self.space:
+                    return f"map {ipa:#x} lies outside the {self.space:#x}-byte space"
+            apply_map(leaves, ipa, shift, pa)
             return None
-        end = op.ipa + op.size
+        start = op.ipa
+        size = op.size
+        end = start + size
         if end > TOP:
             return "unmap range wraps past 2**64"
         if realistic:
-            page = plat.page_size
-            if op.ipa % page or op.size % page:
+            page = self.page
+            if start % page or size % page:
                 return "realistic unmaps are page-aligned"
-            if op.size == 0:
+            if size == 0:
                 return "realistic unmaps are not empty"
             if end > self.space:
                 return f"unmap ends past the {self.space:#x}-byte space"
-        apply_unmap(leaves, op.ipa, end)
+        apply_unmap(leaves, start, end)
         return None
+
+
+@functools.lru_cache(maxsize=None)
+def rules_for(platform: str, mode: str, profile: str | None) -> Rules:
+    """The rules of one (platform, mode, profile), built once."""
+    return Rules(platform, mode, profile)
 
 
 def validate(program: Program, profile: str | None = None) -> str | None:
     """Why ``program`` is invalid under ``profile`` (None: only the universal rules), or None."""
-    rules = Rules(program.platform, program.mode, profile or program.profile)
+    rules = rules_for(program.platform, program.mode, profile or program.profile)
     leaves: Translations = {}
     for n, op in enumerate(program.ops):
         problem = rules.problem(op, leaves)

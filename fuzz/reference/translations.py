@@ -20,22 +20,24 @@ Translations = dict[int, tuple[int, int]]
 def intersecting(leaves: Translations, start: int, end: int) -> list[int]:
     """The IPAs of the translations that intersect ``[start, end)``: none when it is empty,
     even if ``start`` lies inside a block (an empty range covers no byte of it)."""
-    if start >= end:
+    if start >= end or not leaves:
         return []
     return [ipa for ipa, (shift, _) in leaves.items() if ipa < end and start < ipa + (1 << shift)]
 
 
 def apply_map(leaves: Translations, ipa: int, shift: int, pa: int) -> None:
     """A map of ``1 << shift`` bytes at ``ipa``: it replaces whatever it overlaps."""
-    for old in intersecting(leaves, ipa, ipa + (1 << shift)):
-        del leaves[old]
+    if leaves:
+        for old in intersecting(leaves, ipa, ipa + (1 << shift)):
+            del leaves[old]
     leaves[ipa] = (shift, pa)
 
 
 def apply_unmap(leaves: Translations, start: int, end: int) -> None:
     """An unmap of ``[start, end)``: every translation intersecting it goes, whole."""
-    for old in intersecting(leaves, start, end):
-        del leaves[old]
+    if leaves:
+        for old in intersecting(leaves, start, end):
+            del leaves[old]
 
 
 __all__ = ["TOP", "Translations", "intersecting", "apply_map", "apply_unmap"]
