@@ -348,27 +348,34 @@ class Runner:
 
     def _unmap_together(self, group: _Group, n: int, op) -> list[_Group]:
         memory = group.machine.memory
-        mark = len(memory.log)
-        parts: dict[tuple, list] = {}
+        log = memory.log
+        mark = len(log)
+        # Parts, in order of first appearance: [outcome, effects, [(member, steps)]].  A part
+        # is found by comparing outcomes and effect lists (entries compare their tables and
+        # pages by identity), which costs less than hashing them.
+        parts: list[list] = []
         kept = False            # the machine holds the first part's effects (its last member's, unrolled)
         last = group.members[-1]
         for x in group.members:
             ended = self._run_unmap(group.machine, x, n, op)
             steps = memory.steps
-            effects = memory.log[mark:]
-            key = (None if ended is None else (ended.kind, ended.level, ended.detail), tuple(effects))
-            if x is last and parts and key == next(iter(parts)):
+            effects = log[mark:]
+            outcome = None if ended is None else (ended.kind, ended.level, ended.detail)
+            part = next((q for q in parts if q[0] == outcome and q[2] == effects), None)
+            if x is last and part is not None and part is parts[0]:
                 kept = True        # it did what the first part did: keep its effects, skip undo and redo
             else:
                 memory.rollback(mark)
-            parts.setdefault(key, [ended, effects, []])[2].append((x, steps))
+            if part is None:
+                part = [outcome, ended, effects, []]
+                parts.append(part)
+            part[3].append((x, steps))
         if kept and len(parts) > 1:
             memory.rollback(mark)       # the other parts' machines are clones of the state before the unmap
             kept = False
-        part_list = list(parts.values())
-        homes = [(group, None)] + [group.clone() for _ in part_list[1:]]
+        homes = [(group, None)] + [group.clone() for _ in parts[1:]]
         out = []
-        for (home, mapping), (ended, effects, members) in zip(homes, part_list):
+        for (home, mapping), (_, ended, effects, members) in zip(homes, parts):
             if not (kept and home is group):
                 home.machine.memory.redo(effects, mapping)
             home._state = None
@@ -430,6 +437,8 @@ class Runner:
         return verdict
 
     def _findings(self) -> list[Finding]:
+        if not any(x.by_op or any(x.diff.values()) for x in self.impls.values()):
+            return []       # no violation and no state unlike the baseline's: nothing to attribute
         ops = self.ops
         is_unmap = [not isinstance(op, Map) for op in ops]
         base = self.impls.get(self.baseline) if self.baseline else None
