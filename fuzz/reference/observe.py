@@ -37,6 +37,7 @@ class Observation:
     leaves: dict[int, Leaf]                           # ipa -> leaf
     tables: dict[Table, tuple[int, "tuple[Table, int] | None"]]   # table -> (base ipa, parent slot)
     live: dict[Table, int]                            # table -> live entries
+    keys: dict[int, tuple[int, int]]                  # ipa -> leaf.key, in the order of leaves
 
     def chain(self, table: Table, index: int) -> list[tuple[Table, int]]:
         """The entry slots from the root down to ``table[index]``."""
@@ -52,10 +53,11 @@ class Observation:
 def observe(machine) -> Observation:
     memory = machine.memory
     pa_mask = memory.pa_mask
-    pages = memory.pages
+    page_at = memory.pages.get
     page_shift = machine.platform.page_shift
     root = machine.hw_root
     leaves: dict[int, Leaf] = {}
+    keys: dict[int, tuple[int, int]] = {}
     tables: dict[Table, tuple[int, tuple[Table, int] | None]] = {root: (0, None)}
     live: dict[Table, int] = {}
     stack = [(root, 0)]
@@ -65,23 +67,24 @@ def observe(machine) -> Observation:
         shift = table.shift
         entries = table.entries
         live[table] = len(entries)
+        upper = shift != page_shift
         for index, value in entries.items():
             if not value & VALID:
                 continue
             ipa = base + (index << shift)
-            if shift != page_shift and value & TABLE:
-                page = pages.get(value & pa_mask)
-                if page is None or page.kind != "table" or page.table in tables:
-                    # A table pointer to memory that is no table: the kernel
-                    # never writes one; show it as a leaf so it is not lost.
-                    leaves[ipa] = Leaf(ipa, shift, value & pa_mask, table, index)
+            if upper and value & TABLE:
+                page = page_at(value & pa_mask)
+                if page is not None and page.kind == "table" and page.table not in tables:
+                    child = page.table
+                    tables[child] = (ipa, (table, index))
+                    stack.append((child, ipa))
                     continue
-                child = page.table
-                tables[child] = (ipa, (table, index))
-                stack.append((child, ipa))
-            else:
-                leaves[ipa] = Leaf(ipa, shift, value & pa_mask, table, index)
-    return Observation(leaves, tables, live)
+                # A table pointer to memory that is no table: the kernel
+                # never writes one; show it as a leaf so it is not lost.
+            pa = value & pa_mask
+            leaves[ipa] = Leaf(ipa, shift, pa, table, index)
+            keys[ipa] = (shift, pa)
+    return Observation(leaves, tables, live, keys)
 
 
 def path(machine, ipa: int, before: dict[tuple[int, int], int] | None = None) -> list[tuple[Table, int, int]]:

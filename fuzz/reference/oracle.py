@@ -109,7 +109,8 @@ class Oracle:
             {ipa: Leaf(leaf.ipa, leaf.shift, leaf.pa, new(leaf.table), leaf.index) for ipa, leaf in obs.leaves.items()},
             {new(t): (base, None if parent is None else (new(parent[0]), parent[1]))
              for t, (base, parent) in obs.tables.items()},
-            {new(t): n for t, n in obs.live.items()})
+            {new(t): n for t, n in obs.live.items()},
+            dict(obs.keys))
         o.log_mark = 0
         o.flush_coverage = set(self.flush_coverage)
         o.freed_positions = list(self.freed_positions)
@@ -137,22 +138,30 @@ class Oracle:
         self._check_tables(op_index, is_map, lo, hi, before, after, log, ctx, out)
         # Only an overwritten non-zero entry can remove a translation or unlink a table:
         # without one there is nothing for a TLB flush to cover.
-        if m.kvm is not None and any(ev[0] == "set" and ev[3] for ev in log):
-            self._check_tlb(op_index, before, after, log, ctx, out)
+        overwrote = False
+        freed = self.freed_positions
         for ev in log:
-            if ev[0] == "free":
+            what = ev[0]
+            if what == "set":
+                if ev[3]:
+                    overwrote = True
+            elif what == "free":
                 table = ev[1].table
-                self.freed_positions.append((table.level, table.base if table.base is not None else -1))
+                freed.append((table.level, table.base if table.base is not None else -1))
+        if overwrote and m.kvm is not None:
+            self._check_tlb(op_index, before, after, log, ctx, out)
         # Adopt what is there as the baseline for the next operation (where every
         # translation was as expected, it already is).
         if translations_wrong:
-            self.expected = {ipa: leaf.key for ipa, leaf in after.leaves.items()}
+            self.expected = dict(after.keys)
         self.obs = after
         return out
 
     # translations
     def _check_leaves(self, op_index, is_map, lo, hi, before, after, ctx, out) -> bool:
         """Append the translation violations; whether there were any."""
+        if after.keys == self.expected:     # every translation as expected: the common case
+            return False
         plat = self.platform
         groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
         for ipa, want in self.expected.items():
