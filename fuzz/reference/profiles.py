@@ -56,7 +56,7 @@ class Rules:
             shift = self.shift_of[kind]
             size = 1 << shift
             ipa = op.ipa
-            pa = ipa if op.pa is None else op.pa
+            pa = op.output_address()
             if ipa % size or pa % size:
                 return f"map {kind} needs ipa and pa aligned to {size:#x}"
             end = ipa + size

@@ -27,17 +27,15 @@ def intersecting(leaves: Translations, start: int, end: int) -> list[int]:
 
 def apply_map(leaves: Translations, ipa: int, shift: int, pa: int) -> None:
     """A map of ``1 << shift`` bytes at ``ipa``: it replaces whatever it overlaps."""
-    if leaves:
-        for old in intersecting(leaves, ipa, ipa + (1 << shift)):
-            del leaves[old]
+    for old in intersecting(leaves, ipa, ipa + (1 << shift)):
+        del leaves[old]
     leaves[ipa] = (shift, pa)
 
 
 def apply_unmap(leaves: Translations, start: int, end: int) -> None:
     """An unmap of ``[start, end)``: every translation intersecting it goes, whole."""
-    if leaves:
-        for old in intersecting(leaves, start, end):
-            del leaves[old]
+    for old in intersecting(leaves, start, end):
+        del leaves[old]
 
 
 __all__ = ["TOP", "Translations", "intersecting", "apply_map", "apply_unmap"]
