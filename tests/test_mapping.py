@@ -5,6 +5,8 @@ import pytest
 from unmapfuzz.impls.model.memory import TABLE, VALID
 from unmapfuzz.impls.model.mapping import Machine
 from unmapfuzz.impls.model.platforms import PLATFORMS
+from unmapfuzz.programs import parse
+from unmapfuzz.verdict.check import check
 
 ALL = list(PLATFORMS)
 IPA = 0x4000_0000          # 1 GB: aligned to every platform's pmd size (2 MB, 512 MB)
@@ -246,8 +248,6 @@ def test_arm64_64k_42_root_is_a_whole_zeroed_page():
     the hardware uses the first 2048 (a 40-bit IPA).  Software indexes it with ``& 8191``, so an
     IPA at or above 1 TB reads and writes the zeroed rest of the page: no fault.  (The 3.15 loop
     still abandons the range at the folded pmd, as everywhere on this platform.)"""
-    from unmapfuzz.programs import parse
-    from unmapfuzz.verdict.check import check
     m = Machine("arm64-64k-42")
     assert m.k.pgd_index(1 << 40) == 2048 and m.memory.read(m.pgd + 2048) == 0
     program = parse("platform arm64-64k-42\nmode stage2\nprofile adversarial\n"
