@@ -27,7 +27,7 @@ import pytest
 from unmapfuzz.generation.generator import RandomSource, draw_program
 from unmapfuzz.impls.model.mapping import Machine
 from unmapfuzz.programs import MODES, PLATFORMS, format, load
-from unmapfuzz.verdict.check import check
+from unmapfuzz.verdict.check import Prefixes, check
 from unmapfuzz.verdict.signature import signatures
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
@@ -120,3 +120,36 @@ def test_the_fingerprint_sees_a_difference():
     result.steps = (*result.steps[:-1], result.steps[-1] + 1)
     assert fingerprint(verdict) != before
     assert hashlib.sha256(before.encode()).hexdigest() != hashlib.sha256(fingerprint(verdict).encode()).hexdigest()
+
+
+def _variants(programs, rng):
+    """Each program, then programs made of its first operations and another's last ones:
+    a campaign's order, where most new programs begin like one checked shortly before."""
+    for p in programs:
+        yield p
+        for q in rng.sample(programs, 3):
+            yield p.with_ops(p.ops[:rng.randint(0, len(p.ops))] + q.ops[rng.randint(0, len(q.ops)):])
+
+
+@pytest.mark.parametrize("budget", [10_000, 9, 80])
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_resuming_from_a_prefix_changes_nothing(platform, budget, monkeypatch):
+    """check() resumed from an earlier program's runner (Prefixes) gives the verdict a new runner
+    gives, for programs that share leading operations, final states and hangs included."""
+    if budget != 10_000:
+        monkeypatch.setattr(Machine, "READS_PER_ENTRY", 0)
+    rng = random.Random(f"resume/{platform}/{budget}")
+    resumed = 0
+    for mode in MODES:
+        for profile in ("realistic", "adversarial"):
+            prefixes = Prefixes(4)
+            programs = generated(platform, mode, profile, max(4, SMALL_BUDGET_PROGRAMS // 4), seed=f"resume{budget}")
+            for program in _variants(programs, rng):
+                for finals in (True, False):
+                    kept = [r.ops[:] for _, r in prefixes.runners]
+                    fresh = fingerprint(check(program, profile=profile, step_budget=budget, finals=finals))
+                    again = fingerprint(check(program, profile=profile, step_budget=budget, finals=finals,
+                                              prefixes=prefixes))
+                    assert again == fresh, "resuming changed the verdict of\n" + format(program)
+                    resumed += any(ops[:1] == list(program.ops[:1]) for ops in kept if ops)
+    assert resumed > 0, "no program was resumed: this compared nothing"

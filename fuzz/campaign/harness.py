@@ -10,6 +10,9 @@ Campaigns run the same program many times (libFuzzer's mutations and
 Hypothesis's draws land on programs already run), and a verdict is a pure
 function of the program: the harness keeps the judgements of the last
 :data:`MEMO_SIZE` programs and counts a repeat without checking it again.
+A new program mostly begins like one checked shortly before (a mutation
+changed its tail): ``check`` resumes from that one's state after the shared
+operations (:class:`~unmapfuzz.verdict.check.Prefixes`) and runs only the rest.
 Under atheris a repeat then runs no implementation code, which loses nothing:
 the same program's coverage was seen the first time.  The program's text and
 the verdict's JSON are made only when a new bucket needs them.
@@ -26,7 +29,7 @@ from unmapfuzz.atomic import atomic_write
 from unmapfuzz.impls import resolve_impls
 from unmapfuzz.programs import Program
 from unmapfuzz.programs import format as format_program
-from unmapfuzz.verdict.check import DEFAULT_BASELINE, check
+from unmapfuzz.verdict.check import DEFAULT_BASELINE, Prefixes, check
 from unmapfuzz.verdict.signature import Signature, judged
 
 from .log import make_logger
@@ -71,6 +74,7 @@ class Harness:
             "impls": specs if specs is not None else {name: name for name in impls},
             "baseline": baseline, "profile": profile})
         self.memo: OrderedDict[Program, Judged] = OrderedDict()
+        self.prefixes = Prefixes()
         self.memo_size = memo_size
         self.execs = 0
         self.invalid = 0
@@ -94,7 +98,8 @@ class Harness:
             memo.move_to_end(program)
             self.repeats += 1
             return found, None
-        verdict = check(program, self.impls, self.profile, baseline=self.baseline, finals=False)
+        verdict = check(program, self.impls, self.profile, baseline=self.baseline, finals=False,
+                        prefixes=self.prefixes)
         found = None if verdict.invalid else tuple(judged(verdict).items())
         memo[program] = found
         if len(memo) > self.memo_size:

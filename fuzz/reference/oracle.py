@@ -116,6 +116,19 @@ class Oracle:
         o.freed_positions = list(self.freed_positions)
         return o
 
+    def snapshot(self) -> tuple:
+        """What this oracle knows now, for :meth:`restore` once its machine is rewound to
+        the same point (the observation is never changed once made: it is kept as is)."""
+        return (dict(self.expected), dict(self.excess), set(self.reported_freed), self.obs, self.log_mark,
+                set(self.flush_coverage), len(self.freed_positions))
+
+    def restore(self, snapshot: tuple) -> None:
+        """Back to what it knew at ``snapshot`` (which stays usable for another restore)."""
+        expected, excess, reported_freed, self.obs, self.log_mark, coverage, freed = snapshot
+        self.expected, self.excess, self.reported_freed = dict(expected), dict(excess), set(reported_freed)
+        self.flush_coverage = set(coverage)
+        del self.freed_positions[freed:]
+
     def check(self, op_index: int, op) -> list[Violation]:
         m = self.machine
         mlog = m.memory.log

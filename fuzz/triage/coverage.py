@@ -72,9 +72,10 @@ SOURCES = {
 }
 """The code measured, by short name: each ``unmap_range`` implementation and the map paths."""
 
-HARNESS = ("Machine.reset", "Machine.clone", "Machine._new_operation", "Machine.unmap")
+HARNESS = ("Machine.reset", "Machine.mark", "Machine.rewind", "Machine.clone", "Machine._new_operation",
+           "Machine.unmap")
 """Functions of ``mapping`` that are the harness's, not the kernel's, and are not measured: how
-``check()`` pools, resets and clones machines and calls an implementation.  Which of their
+``check()`` pools, resets, rewinds and clones machines and calls an implementation.  Which of their
 branches run depends on that scheduling (``reset()`` forgets whatever stand-ins for guest
 pages the runs on a pooled machine left), not on the kernel paths a program takes."""
 

@@ -267,9 +267,17 @@ class Runner:
             return group
 
         members = list(self.impls.values())
+        # Snapshots of the state after each operation, while every implementation still
+        # running shares the home machine (see rewind()); None where rewinding is impossible.
+        self.snapshots: list[tuple] | None = None
+        self.first: _Group | None = None        # the home machine's group
         if lockstep:
             self.home = _pristine_machine(self.pool_key)
             self.groups = [new_group(members, self.home)]
+            self.first = self.groups[0]
+            if not any(x.guarded for x in members):   # a guard's shared deadline is per program
+                self.snapshots = []
+                self._snapshot()
         else:
             self.groups = [new_group([x], Machine(program.platform, program.mode, step_budget, fast))
                            for x in members]
@@ -284,6 +292,49 @@ class Runner:
         if self.home is not None:
             _release_machine(self.pool_key, self.home)
             self.home = None
+
+    # -- going back ----------------------------------------------------------------------
+
+    def _snapshot(self) -> None:
+        """Record the state after the operations so far, while it is one group's on the
+        home machine (or no group's: every run ended); from the first split on, none."""
+        snapshots = self.snapshots
+        if snapshots is None:
+            return
+        groups, first = self.groups, self.first
+        if len(snapshots) != len(self.ops) or (groups and groups != [first]):
+            return
+        snapshots.append((first.machine.mark(), list(first.members), first.oracle.snapshot(), bool(groups),
+                          [(x.status, len(x.violations), len(x.steps), x.final, x.group is first)
+                           for x in self.impls.values()]))
+
+    @property
+    def resumable(self) -> int:
+        """How many of the operations applied so far :meth:`rewind` can go back to (-1: none)."""
+        return -1 if self.snapshots is None else len(self.snapshots) - 1
+
+    def rewind(self, n: int, program: Program) -> None:
+        """Back to the state after the first ``n`` operations (``n <= resumable``), to go on
+        with another ``program`` that begins with them: every run, the home machine, its
+        oracle and each implementation's record are as they were then, so the operations
+        that follow give exactly what they give on a new runner."""
+        mark, members, oracle, alive, impls = self.snapshots[n]
+        del self.snapshots[n + 1:]
+        first = self.first
+        first.machine.rewind(mark)
+        first.members = list(members)
+        first._state = None
+        first.oracle.restore(oracle)
+        for x, (status, violations, steps, final, running) in zip(self.impls.values(), impls):
+            x.status, x.final = status, final
+            x.group = first if running else None
+            del x.violations[violations:], x.steps[steps:]
+            for done in (x.by_op, x.diff):
+                for later in [k for k in done if k >= n]:
+                    del done[later]
+        del self.ops[n:]
+        self.groups = [first] if alive else []
+        self.header = Program(program.platform, program.mode, (), program.profile)
 
     # -- one operation -------------------------------------------------------------------
 
@@ -301,6 +352,7 @@ class Runner:
         self.groups = groups
         if not isinstance(op, Map) and self.baseline is not None:
             self._compare_with_baseline(n)
+        self._snapshot()
 
     def _map(self, group: _Group, n: int, op) -> list[_Group]:
         machine = group.machine
@@ -558,9 +610,58 @@ def compare(results: dict[str, ImplResult]) -> list[Divergence]:
 
 # -- the property -------------------------------------------------------------------------------
 
+class Prefixes:
+    """Runners of the last few programs checked, kept to resume from where a new program
+    begins with some of the same operations (a campaign's mutations mostly change a tail).
+
+    ``check(..., prefixes=p)`` takes the runner that shares the longest prefix with the
+    program, rewinds it there (:meth:`Runner.rewind`) and runs only the rest; the verdict
+    is the one a new runner gives, byte for byte (``tests/test_fastpaths.py``).  A runner
+    is kept only while its implementations share one machine, and for as many operations
+    as they did.  Not thread-safe: one per thread (a campaign worker's harness has one).
+    """
+
+    def __init__(self, size: int = 8):
+        self.size = size
+        self.runners: list[tuple[tuple, Runner]] = []     # (key, runner), oldest first
+
+    def take(self, key: tuple, program: Program) -> tuple[Runner | None, int]:
+        """The kept runner of ``key`` that shares the most leading operations with ``program``
+        (the latest on a tie), rewound to the end of them, and how many there are; or (None, 0)
+        when none shares any."""
+        best, best_n = None, 0
+        ops = program.ops
+        for i, (k, runner) in enumerate(self.runners):
+            if k != key:
+                continue
+            n, limit = 0, min(len(ops), runner.resumable)
+            theirs = runner.ops
+            while n < limit and ops[n] == theirs[n]:
+                n += 1
+            if n and n >= best_n:
+                best, best_n = i, n
+        if best is None:
+            return None, 0
+        _, runner = self.runners.pop(best)
+        runner.rewind(best_n, program)
+        return runner, best_n
+
+    def keep(self, key: tuple, runner: Runner) -> None:
+        """Keep ``runner`` (its verdict taken) to resume from; the oldest kept goes back to the pool."""
+        self.runners.append((key, runner))
+        if len(self.runners) > self.size:
+            self.runners.pop(0)[1].release()
+
+    def clear(self) -> None:
+        """Give every kept runner's machine back to the pool."""
+        while self.runners:
+            self.runners.pop()[1].release()
+
+
 def check(program: Program, impls: dict | None = None, profile: str | None = None, *,
           baseline: str | None = DEFAULT_BASELINE, step_budget: int = 10_000, fast: bool = True,
-          lockstep: bool = True, guard: Guard | None = None, finals: bool = True) -> Verdict:
+          lockstep: bool = True, guard: Guard | None = None, finals: bool = True,
+          prefixes: Prefixes | None = None) -> Verdict:
     """Run ``program`` through ``impls`` (default: the built-in ones) and judge it.
 
     The baseline always runs: when ``impls`` lacks it, the built-in of that
@@ -568,7 +669,9 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
     by its first operation that went wrong).  ``fast``, ``lockstep``: the
     model's fast paths and the shared machines, which change nothing but speed.
     ``finals=False`` skips what only a reader of the whole verdict needs (final
-    states, divergences): the findings are the same.
+    states, divergences): the findings are the same.  ``prefixes``: resume from a
+    runner of an earlier program with the same first operations (see
+    :class:`Prefixes`), which changes nothing but speed.
     """
     impls = dict(BUILTIN if impls is None else impls)
     if baseline is not None and baseline not in impls:
@@ -579,14 +682,23 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
     verdict.invalid = validate(program, profile)
     if verdict.invalid:
         return verdict
-    runner = Runner(program, impls, baseline=baseline, step_budget=step_budget, fast=fast, lockstep=lockstep,
-                    guard=guard)
-    for op in program.ops:
+    runner, done, key = None, 0, None
+    if prefixes is not None and lockstep and guard is None:
+        key = (program.platform, program.mode, step_budget, fast, baseline, tuple(impls.items()),
+               Machine.READS_PER_ENTRY)
+        runner, done = prefixes.take(key, program)
+    if runner is None:
+        runner = Runner(program, impls, baseline=baseline, step_budget=step_budget, fast=fast,
+                        lockstep=lockstep, guard=guard)
+    for op in program.ops[done:]:
         if all(x.stopped for x in runner.impls.values()):
             break
         runner.apply(op)
     verdict = runner.verdict(finals)
-    runner.release()
+    if key is not None and runner.resumable > 0:
+        prefixes.keep(key, runner)
+    else:
+        runner.release()
     return verdict
 
 

@@ -72,14 +72,28 @@ class Machine:
         """Back to the state ``__init__`` left: every effect since undone, the allocations
         and the stand-ins for guest pages made since forgotten, their serials free again.
         A pristine machine costs less to reset than to build (its kernel is kept)."""
+        self.rewind((0, self._pristine_serial))
         m = self.memory
-        m.rollback(0)
-        for pa, table in list(m.guests.items()):
-            if table.serial >= self._pristine_serial:
-                del m.guests[pa]
-                del m.by_serial[table.serial]
-        m.next_serial = self._pristine_serial
         m.steps, m.step_budget = 0, self.base_budget
+
+    def mark(self) -> tuple[int, int]:
+        """Where the machine is now, for :meth:`rewind`: its memory log's length and next serial."""
+        m = self.memory
+        return len(m.log), m.next_serial
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Back to the state at ``mark`` (from :meth:`mark`): every effect since undone, the
+        allocations and the stand-ins for guest pages made since forgotten, their serials
+        free again, so that what runs next runs exactly as it did from there."""
+        log_length, serial = mark
+        m = self.memory
+        m.rollback(log_length)
+        if m.guests:
+            for pa, table in list(m.guests.items()):
+                if table.serial >= serial:
+                    del m.guests[pa]
+                    del m.by_serial[table.serial]
+        m.next_serial = serial
 
     def clone(self) -> tuple["Machine", dict[int, object]]:
         """An independent copy of this machine (its memory's log starts empty), and
