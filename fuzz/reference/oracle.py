@@ -80,8 +80,11 @@ def _hex(v: int | None) -> str:
 class Oracle:
     """Checks one implementation's machine after every operation."""
 
-    def __init__(self, machine):
+    def __init__(self, machine, context: bool = True):
+        """``context``: whether each violation carries the descriptors on its IPA's path
+        (:attr:`Violation.context`, what ``unmapfuzz check`` prints); a campaign needs none."""
         self.machine = machine
+        self.context = context
         self.platform = machine.platform
         self.mode = machine.mode
         self.roots = {machine.root, machine.hw_root}
@@ -99,7 +102,7 @@ class Oracle:
         def new(obj):
             return mapping[id(obj)]
         o = Oracle.__new__(Oracle)
-        o.machine, o.platform, o.mode = machine, self.platform, self.mode
+        o.machine, o.platform, o.mode, o.context = machine, self.platform, self.mode, self.context
         o.roots = {new(t) for t in self.roots}
         o.expected = dict(self.expected)
         o.excess = {new(page): n for page, n in self.excess.items()}
@@ -135,7 +138,9 @@ class Oracle:
         log = mlog[self.log_mark:]
         self.log_mark = len(mlog)
         before = self.obs
-        after = observe(m)
+        # Every change to the tables and pages goes through the memory, which logs it: an
+        # operation that logged nothing left the state as it was, and so its observation.
+        after = observe(m) if log else before
         out: list[Violation] = []
         is_map = hasattr(op, "kind")
         # What the operation means.
@@ -146,9 +151,10 @@ class Oracle:
         else:
             lo, hi = op.ipa, op.ipa + op.size
             apply_unmap(self.expected, lo, hi)
-        ctx = _Context(m, log)
+        ctx = _Context(m, log) if self.context else _NO_CONTEXT
         translations_wrong = self._check_leaves(op_index, is_map, lo, hi, before, after, ctx, out)
-        self._check_tables(op_index, is_map, lo, hi, before, after, log, ctx, out)
+        if log:     # an unchanged state has no new table or refcount to report (see _check_tables)
+            self._check_tables(op_index, is_map, lo, hi, before, after, log, ctx, out)
         # Only an overwritten non-zero entry can remove a translation or unlink a table:
         # without one there is nothing for a TLB flush to cover.
         overwrote = False
@@ -341,6 +347,17 @@ class Oracle:
             ipa = items[0][0]
             detail = items[0][1] + (f" (and {len(items) - 1} more)" if len(items) > 1 else "")
             out.append(Violation(kind, op_index, level, ipa, detail, ctx.lines(ipa)))
+
+
+class _NoContext:
+    """What an oracle made without ``context`` gives each violation: nothing."""
+
+    @staticmethod
+    def lines(ipa: int | None) -> tuple[str, ...]:
+        return ()
+
+
+_NO_CONTEXT = _NoContext()
 
 
 class _Context:

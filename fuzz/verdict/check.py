@@ -246,7 +246,8 @@ class Runner:
     """
 
     def __init__(self, program: Program, impls: dict, *, baseline: str | None = DEFAULT_BASELINE,
-                 step_budget: int = 10_000, fast: bool = True, lockstep: bool = True, guard: Guard | None = None):
+                 step_budget: int = 10_000, fast: bool = True, lockstep: bool = True, guard: Guard | None = None,
+                 context: bool = True):
         if baseline is not None and baseline not in impls:
             raise ValueError(f"the baseline {baseline!r} is not among the implementations ({', '.join(impls)})")
         self.header = Program(program.platform, program.mode, (), program.profile)
@@ -261,7 +262,7 @@ class Runner:
         self.home: Machine | None = None
 
         def new_group(members, machine):
-            group = _Group(machine, Oracle(machine), members)
+            group = _Group(machine, Oracle(machine, context), members)
             for x in members:
                 x.group = group
             return group
@@ -669,7 +670,7 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
     by its first operation that went wrong).  ``fast``, ``lockstep``: the
     model's fast paths and the shared machines, which change nothing but speed.
     ``finals=False`` skips what only a reader of the whole verdict needs (final
-    states, divergences): the findings are the same.  ``prefixes``: resume from a
+    states, divergences, each violation's ``context``): the findings are the same.  ``prefixes``: resume from a
     runner of an earlier program with the same first operations (see
     :class:`Prefixes`), which changes nothing but speed.
     """
@@ -685,11 +686,11 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
     runner, done, key = None, 0, None
     if prefixes is not None and lockstep and guard is None:
         key = (program.platform, program.mode, step_budget, fast, baseline, tuple(impls.items()),
-               Machine.READS_PER_ENTRY)
+               Machine.READS_PER_ENTRY, finals)
         runner, done = prefixes.take(key, program)
     if runner is None:
         runner = Runner(program, impls, baseline=baseline, step_budget=step_budget, fast=fast,
-                        lockstep=lockstep, guard=guard)
+                        lockstep=lockstep, guard=guard, context=finals)
     for op in program.ops[done:]:
         if all(x.stopped for x in runner.impls.values()):
             break
