@@ -3,15 +3,17 @@
 A program is a short, straight-line list of page-table operations run against
 one simulated platform: :class:`Map` installs a page, a PMD block or a PUD
 block at an intermediate physical address (IPA), and :class:`Unmap` tears
-down an arbitrary IPA range.  They are frozen dataclasses; their one text
-form is :func:`format_op` (an ``.ops`` line) and the whole program's is
+down an arbitrary IPA range.  They are named tuples (a campaign keeps tens of
+thousands of them in its memo: as tuples of plain values they hash and compare
+in C, and the garbage collector stops walking them); their one text form is
+:func:`format_op` (an ``.ops`` line) and the whole program's is
 :func:`unmapfuzz.programs.text.format`.
 """
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from unmapfuzz.impls.model.platforms import PLATFORMS as _PLATFORM_ROWS
 
@@ -37,8 +39,7 @@ GUEST_PA_LIMIT = 0xF000_0000_0000  # the model puts table pages above this
 PAGE_SIZE = 4096
 
 
-@dataclass(frozen=True, slots=True)
-class Map:
+class Map(NamedTuple):
     """Map one block of ``kind`` at ``ipa``; ``pa=None`` means identity."""
 
     kind: str
@@ -50,8 +51,7 @@ class Map:
         return self.ipa if self.pa is None else self.pa
 
 
-@dataclass(frozen=True, slots=True)
-class Unmap:
+class Unmap(NamedTuple):
     """Unmap ``size`` bytes starting at ``ipa`` (alignment is not required)."""
 
     ipa: int
@@ -91,7 +91,7 @@ class Program:
 
     def with_ops(self, ops: Iterable[Op]) -> Program:
         """A copy of this program with ``ops`` replaced."""
-        return dataclasses.replace(self, ops=tuple(ops))
+        return Program(self.platform, self.mode, tuple(ops), self.profile, self.expects)
 
 
 
