@@ -176,9 +176,10 @@ class _Group:
         self.machine, self.oracle, self.members = machine, oracle, members
         self._state = None
 
-    def clone(self) -> tuple["_Group", dict]:
-        """A copy of this history (no members yet), and the map of its tables and pages."""
-        machine, mapping = self.machine.clone()
+    def clone(self, into: Machine | None = None) -> tuple["_Group", dict]:
+        """A copy of this history (no members yet), and the map of its tables and pages;
+        on ``into`` (a spare machine of the same geometry) when given."""
+        machine, mapping = self.machine.clone(into)
         return _Group(machine, self.oracle.clone(machine, mapping), []), mapping
 
     def state(self) -> tuple:
@@ -260,6 +261,7 @@ class Runner:
             self.impls[name] = _Impl(name, wrapped, wrapped is not fn)
         self.pool_key = (program.platform, program.mode, step_budget, fast)
         self.home: Machine | None = None
+        self.clones: list[Machine] = []       # the machines of the groups split off the home one
 
         def new_group(members, machine):
             group = _Group(machine, Oracle(machine, context), members)
@@ -289,10 +291,23 @@ class Runner:
         return self.header.with_ops(self.ops)
 
     def release(self) -> None:
-        """Give the shared machine back to the pool, reset, once its verdict is taken."""
+        """Give the shared machine back to the pool, reset, once its verdict is taken,
+        and the clones' machines to the spares."""
         if self.home is not None:
             _release_machine(self.pool_key, self.home)
             self.home = None
+        self._release_clones()
+
+    def _clone(self, group: _Group) -> tuple[_Group, dict]:
+        """``group.clone()``, on a spare machine when there is one."""
+        clone, mapping = group.clone(_spare_machine(self.pool_key))
+        self.clones.append(clone.machine)
+        return clone, mapping
+
+    def _release_clones(self) -> None:
+        for machine in self.clones:
+            _release_spare(self.pool_key, machine)
+        self.clones.clear()
 
     # -- going back ----------------------------------------------------------------------
 
@@ -335,6 +350,7 @@ class Runner:
                     del done[later]
         del self.ops[n:]
         self.groups = [first] if alive else []
+        self._release_clones()        # every split came after the last snapshot: no group is left on them
         self.header = Program(program.platform, program.mode, (), program.profile)
 
     # -- one operation -------------------------------------------------------------------
@@ -426,7 +442,7 @@ class Runner:
         if kept and len(parts) > 1:
             memory.rollback(mark)       # the other parts' machines are clones of the state before the unmap
             kept = False
-        homes = [(group, None)] + [group.clone() for _ in parts[1:]]
+        homes = [(group, None)] + [self._clone(group) for _ in parts[1:]]
         out = []
         for (home, mapping), (_, ended, effects, members) in zip(homes, parts):
             if not (kept and home is group):
@@ -724,4 +740,25 @@ def _release_machine(key: tuple, machine: Machine) -> None:
     machine.reset()
     free = _POOL.setdefault(key, [])
     if len(free) < _POOL_SIZE:
+        free.append(machine)
+
+
+_SPARES: dict[tuple, list[Machine]] = {}
+_SPARES_SIZE = 8    # per geometry: a split of four implementations needs three
+
+
+def _spare_machine(key: tuple) -> Machine | None:
+    """A machine of geometry ``key`` in whatever state, to clone a group onto; None if none is spare."""
+    free = _SPARES.get(key)
+    if free:
+        try:
+            return free.pop()
+        except IndexError:        # another thread took the last one
+            pass
+    return None
+
+
+def _release_spare(key: tuple, machine: Machine) -> None:
+    free = _SPARES.setdefault(key, [])
+    if len(free) < _SPARES_SIZE:
         free.append(machine)

@@ -95,14 +95,22 @@ class Machine:
                     del m.by_serial[table.serial]
         m.next_serial = serial
 
-    def clone(self) -> tuple["Machine", dict[int, object]]:
+    def clone(self, into: "Machine | None" = None) -> tuple["Machine", dict[int, object]]:
         """An independent copy of this machine (its memory's log starts empty), and
-        the map ``id(old) -> new`` of its tables and pages."""
-        memory, mapping = self.memory.clone()
-        m = Machine.__new__(Machine)
+        the map ``id(old) -> new`` of its tables and pages.
+
+        ``into``: a machine of the same platform, mode and fast paths to overwrite with
+        the copy, whatever it held; its kernel is kept (binding one costs more than
+        copying a few tables)."""
+        if into is None:
+            memory, mapping = self.memory.clone()
+            m = Machine.__new__(Machine)
+            m.memory = memory
+            m.k = Kernel(self.platform, memory, self.k.fast)
+        else:
+            m = into
+            _, mapping = self.memory.clone(m.memory)
         m.platform, m.mode, m.base_budget, m.kvm, m.pgd = self.platform, self.mode, self.base_budget, self.kvm, self.pgd
-        m.memory = memory
-        m.k = Kernel(self.platform, memory, self.k.fast)
         m.root, m.hw_root = mapping[id(self.root)], mapping[id(self.hw_root)]
         m._pristine_serial = self._pristine_serial
         return m, mapping

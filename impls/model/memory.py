@@ -396,17 +396,24 @@ class Memory:
 
     # -- running several implementations on one machine ---------------------------
 
-    def clone(self) -> tuple["Memory", dict[int, object]]:
+    def clone(self, into: "Memory | None" = None) -> tuple["Memory", dict[int, object]]:
         """An independent copy of this memory, and the map ``id(old) -> new`` of its
         tables and pages (so that other state referring to them can follow).
-        The copy's log starts empty."""
-        m = Memory.__new__(Memory)
+        The copy's log starts empty.
+
+        ``into``: a memory of the same page size to overwrite with the copy, whatever
+        it held, keeping its containers (a kernel bound to it stays bound)."""
+        if into is None:
+            m = Memory.__new__(Memory)
+            m.log, m.pages, m.tables, m.by_serial, m.guests = [], {}, [], {}, {}
+        else:
+            m = into
+            for container in (m.log, m.pages, m.tables, m.by_serial, m.guests):
+                container.clear()
         m.page_shift, m.page_size, m.per_page_shift = self.page_shift, self.page_size, self.per_page_shift
         m.pa_mask, m.next_pa, m.next_serial = self.pa_mask, self.next_pa, self.next_serial
         m.entries_allocated, m.steps, m.step_budget = self.entries_allocated, self.steps, self.step_budget
-        m.log = []
         mapping: dict[int, object] = {}
-        m.pages, m.tables, m.by_serial, m.guests = {}, [], {}, {}
         for t in [*self.tables, *self.guests.values()]:
             c = Table.__new__(Table)
             c.pa, c.n, c.entries, c.level, c.shift = t.pa, t.n, dict(t.entries), t.level, t.shift
