@@ -19,6 +19,13 @@ from .memory import TABLE, VALID, Memory
 from .platforms import PLATFORMS, Platform
 
 
+def _unlink(table) -> None:
+    """Drop the references between a forgotten table and its pages (they refer to each
+    other), so that they are freed at once rather than by the garbage collector."""
+    for page in table.pages:
+        page.table = None
+
+
 class Kvm:
     """The ``struct kvm`` argument: only its being non-NULL matters here."""
 
@@ -87,12 +94,15 @@ class Machine:
         free again, so that what runs next runs exactly as it did from there."""
         log_length, serial = mark
         m = self.memory
-        m.rollback(log_length)
+        for ev in m.rollback(log_length):
+            if ev[0] == "alloc":
+                _unlink(ev[1])
         if m.guests:
             for pa, table in list(m.guests.items()):
                 if table.serial >= serial:
                     del m.guests[pa]
                     del m.by_serial[table.serial]
+                    _unlink(table)
         m.next_serial = serial
 
     def clone(self, into: "Machine | None" = None) -> tuple["Machine", dict[int, object]]:

@@ -408,6 +408,9 @@ class Memory:
             m.log, m.pages, m.tables, m.by_serial, m.guests = [], {}, [], {}, {}
         else:
             m = into
+            for t in m.by_serial.values():     # what it held is forgotten: free it at once (see Machine.rewind)
+                for page in t.pages:
+                    page.table = None
             for container in (m.log, m.pages, m.tables, m.by_serial, m.guests):
                 container.clear()
         m.page_shift, m.page_size, m.per_page_shift = self.page_shift, self.page_size, self.per_page_shift
