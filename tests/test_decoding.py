@@ -27,7 +27,9 @@ import struct
 import sys
 from pathlib import Path
 
-from unmapfuzz.generation.generator import EXACT_TAG, RandomSource, draw_program
+import pytest
+
+from unmapfuzz.generation.generator import EXACT_TAG, ByteSource, RandomSource, draw_program
 from unmapfuzz.generation.seeds import program_from_input, seed_files
 from unmapfuzz.programs import MODES, PLATFORMS, PROFILES
 
@@ -138,6 +140,23 @@ class Traced:
         return value
 
 
+class DrawByDraw:
+    """A ByteSource seen only through the Source protocol, so that no fast path for bytes applies."""
+
+    def __init__(self, data: bytes):
+        self.inner = ByteSource(data)
+
+    def draw(self, n: int) -> int:
+        return self.inner.draw(n)
+
+    def draw_bits(self, bits: int) -> int:
+        return self.inner.draw_bits(bits)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.inner.exhausted
+
+
 def byte_lines(scale: int):
     """One line per (configuration, input): what program_from_input makes of it."""
     for platform, mode, profile, max_ops in CONFIGS:
@@ -177,6 +196,17 @@ RANDOM_DIGEST = "b6a01d7fa7eb93e80f654faf97a842f6209d407da224ef0f7a98ac90a207d4e
 def test_bytes_decode_as_they_always_did():
     """Every input of the fixed set decodes to the same program (or None, or exception) as when pinned."""
     assert digest(byte_lines(PINNED_SCALE)) == BYTES_DIGEST
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_bytes_read_in_bulk_mean_what_their_draws_mean(profile):
+    """Whatever the generator reads straight from a ByteSource's bytes, it reads as the draws would."""
+    for platform in PLATFORMS:
+        for mode in MODES:
+            for data in inputs_for(platform, mode, 1):
+                for max_ops in (12, 255):
+                    assert (draw_program(ByteSource(data), platform, mode, profile, max_ops)
+                            == draw_program(DrawByDraw(data), platform, mode, profile, max_ops)), data.hex()
 
 
 def test_random_choices_draw_as_they_always_did():

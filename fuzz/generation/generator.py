@@ -90,6 +90,7 @@ an engine needs seeds.
 from __future__ import annotations
 
 import functools
+import struct
 
 from unmapfuzz.impls.model.platforms import PLATFORMS as _PLATFORM_INFO
 from unmapfuzz.programs import GUEST_PA_LIMIT, MAP_KINDS, MODES, PAGE_SIZE, PROFILES, Map, Op, Program, Unmap
@@ -391,22 +392,58 @@ class Generator:
         return ops
 
     def exact(self, src: Source, max_ops: int) -> list[Op]:
-        draw, draw_bits = src.draw, src.draw_bits
-        count = min(draw(256), max_ops)
+        """The ops of the exact form; under the realistic profile, those its rules keep."""
+        count = min(src.draw(256), max_ops)
         problem = None if self.adversarial else self.realistic_rules.problem
+        read_op = _read_exact_op_from_bytes if type(src) is ByteSource else _read_exact_op
         leaves: Translations = {}
         ops: list[Op] = []
         for _ in range(count):
-            code = draw(4)
-            ipa = draw_bits(64)
-            if code == _UNMAP_CODE:
-                op: Op = Unmap(ipa, draw_bits(64))
-            else:
-                pa = (draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if draw(2) else None
-                op = Map(MAP_KINDS[code], ipa, pa)
+            op = read_op(src)
             if problem is None or problem(op, leaves) is None:
                 ops.append(op)
         return ops
+
+
+# -- the exact form's ops ---------------------------------------------------------------
+
+def _read_exact_op(src: Source) -> Op:
+    """One op of the exact form, choice by choice (see the module docstring)."""
+    code = src.draw(4)
+    ipa = src.draw_bits(64)
+    if code == _UNMAP_CODE:
+        return Unmap(ipa, src.draw_bits(64))
+    pa = (src.draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if src.draw(2) else None
+    return Map(MAP_KINDS[code], ipa, pa)
+
+
+# An exact op is at most 17 bytes (an unmap: code, ipa, size); a map is 10, or 15 with a pfn.
+_EXACT_OP = struct.Struct("<BQQ")
+_PFN_MASK = (1 << _PFN_BITS) - 1
+
+
+def _read_exact_op_from_bytes(src: ByteSource) -> Op:
+    """:func:`_read_exact_op` for a ByteSource, in one unpack while 17 bytes remain.
+
+    Whatever the op, it then fits, and no draw can run out: every field is
+    read as its draw would read it (``code % 4``, ``has_pa % 2``, the low 36
+    bits of the 5-byte pfn).  The last few bytes of an input, where a draw may
+    run out, are read draw by draw.  The exact form is half of what a campaign
+    decodes, and four draws cost more than the rest of the op.
+    """
+    pos = src.pos
+    if pos + _EXACT_OP.size > src.size:
+        return _read_exact_op(src)
+    code, ipa, rest = _EXACT_OP.unpack_from(src.data, pos)
+    code %= 4
+    if code == _UNMAP_CODE:
+        src.pos = pos + 17
+        return Unmap(ipa, rest)
+    if rest & 1:                                   # has_pa, then the pfn's 5 bytes
+        src.pos = pos + 15
+        return Map(MAP_KINDS[code], ipa, (((rest >> 8) & _PFN_MASK) << 12) % GUEST_PA_LIMIT)
+    src.pos = pos + 10
+    return Map(MAP_KINDS[code], ipa, None)
 
 
 @functools.lru_cache(maxsize=None)
