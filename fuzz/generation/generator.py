@@ -129,6 +129,16 @@ def _lengths(max_ops: int) -> tuple[int, ...]:
     return tuple(length for length, c in enumerate(counts, start=1) for _ in range(c))
 
 
+# -- ops --------------------------------------------------------------------------------
+
+# A campaign's inputs are mostly mutations of one another, so nearly every op
+# decoded was decoded moments before (98% of those of a recorded atheris
+# stream).  Ops are frozen, so one object can stand for every equal op, and
+# finding it costs a fraction of building a frozen dataclass.
+_map = functools.lru_cache(maxsize=4096)(Map)
+_unmap = functools.lru_cache(maxsize=4096)(Unmap)
+
+
 # -- the per-(platform, mode, profile) generator ----------------------------------------
 
 # Unmap starts and sizes, as tags.
@@ -278,7 +288,7 @@ class Generator:
         else:
             return None
         pa = self._pa(src, ipa, size)
-        op = Map(kind, ipa, pa)
+        op = _map(kind, ipa, pa)
         apply_map(leaves, ipa, shift, op.output_address())
         return op
 
@@ -362,7 +372,7 @@ class Generator:
             start = (start - start % page) % space
             size = min(-(-size // page) * page, space - start) or page
         apply_unmap(leaves, start, start + size)
-        return Unmap(start, size)
+        return _unmap(start, size)
 
     # -- whole programs -----------------------------------------------------------------
 
@@ -412,9 +422,9 @@ def _read_exact_op(src: Source) -> Op:
     code = src.draw(4)
     ipa = src.draw_bits(64)
     if code == _UNMAP_CODE:
-        return Unmap(ipa, src.draw_bits(64))
+        return _unmap(ipa, src.draw_bits(64))
     pa = (src.draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if src.draw(2) else None
-    return Map(MAP_KINDS[code], ipa, pa)
+    return _map(MAP_KINDS[code], ipa, pa)
 
 
 # An exact op is at most 17 bytes (an unmap: code, ipa, size); a map is 10, or 15 with a pfn.
@@ -438,12 +448,12 @@ def _read_exact_op_from_bytes(src: ByteSource) -> Op:
     code %= 4
     if code == _UNMAP_CODE:
         src.pos = pos + 17
-        return Unmap(ipa, rest)
+        return _unmap(ipa, rest)
     if rest & 1:                                   # has_pa, then the pfn's 5 bytes
         src.pos = pos + 15
-        return Map(MAP_KINDS[code], ipa, (((rest >> 8) & _PFN_MASK) << 12) % GUEST_PA_LIMIT)
+        return _map(MAP_KINDS[code], ipa, (((rest >> 8) & _PFN_MASK) << 12) % GUEST_PA_LIMIT)
     src.pos = pos + 10
-    return Map(MAP_KINDS[code], ipa, None)
+    return _map(MAP_KINDS[code], ipa, None)
 
 
 @functools.lru_cache(maxsize=None)
