@@ -25,9 +25,15 @@ def intersecting(leaves: Translations, start: int, end: int) -> list[int]:
     return [ipa for ipa, (shift, _) in leaves.items() if ipa < end and start < ipa + (1 << shift)]
 
 
-def apply_map(leaves: Translations, ipa: int, shift: int, pa: int) -> None:
-    """A map of ``1 << shift`` bytes at ``ipa``: it replaces whatever it overlaps."""
-    for old in intersecting(leaves, ipa, ipa + (1 << shift)):
+def apply_map(leaves: Translations, ipa: int, shift: int, pa: int, overlapped: list[int] | None = None) -> None:
+    """A map of ``1 << shift`` bytes at ``ipa``: it replaces whatever it overlaps.
+
+    ``overlapped`` is what :func:`intersecting` says it overlaps, when the
+    caller has just asked (the profiles' rules do), to spare a second look.
+    """
+    if overlapped is None:
+        overlapped = intersecting(leaves, ipa, ipa + (1 << shift))
+    for old in overlapped:
         del leaves[old]
     leaves[ipa] = (shift, pa)
 
