@@ -20,9 +20,14 @@ Translations = dict[int, tuple[int, int]]
 def intersecting(leaves: Translations, start: int, end: int) -> list[int]:
     """The IPAs of the translations that intersect ``[start, end)``: none when it is empty,
     even if ``start`` lies inside a block (an empty range covers no byte of it)."""
-    if start >= end or not leaves:
-        return []
-    return [ipa for ipa, (shift, _) in leaves.items() if ipa < end and start < ipa + (1 << shift)]
+    found = []
+    if start < end:
+        # A loop, not a comprehension: on 3.11 that is one frame less, and most
+        # callers (a profile judging an op, a generator drawing one) ask about a handful of leaves.
+        for ipa, (shift, _) in leaves.items():
+            if ipa < end and start < ipa + (1 << shift):
+                found.append(ipa)
+    return found
 
 
 def apply_map(leaves: Translations, ipa: int, shift: int, pa: int, overlapped: list[int] | None = None) -> None:
