@@ -289,7 +289,8 @@ class Generator:
             return None
         pa = self._pa(src, ipa, size)
         op = _map(kind, ipa, pa)
-        apply_map(leaves, ipa, shift, op.output_address())
+        # A realistic map only goes where nothing is mapped (see _clash): it replaces nothing.
+        apply_map(leaves, ipa, shift, op.output_address(), None if self.adversarial else [])
         return op
 
     def _pa(self, src: Source, ipa: int, size: int) -> int | None:
