@@ -210,6 +210,7 @@ class Generator:
         self.unmap_phase_actions = _table((True, 5), (False, 11))
         self.last_actions = _table((True, 3), (False, 13))
         self.single_actions = _table((True, 8), (False, 8))
+        self._schedules: dict[int, tuple] = {}
 
         if adversarial:
             self.starts = _table((_S_LEAF, 5), (_S_BOUNDARY, 5), (_S_FRESH, 4), (_S_ZERO, 1), (_S_PAST, 1))
@@ -377,25 +378,24 @@ class Generator:
 
     # -- whole programs -----------------------------------------------------------------
 
+    def _schedule(self, length: int) -> tuple[tuple[bool, ...], ...]:
+        """For each op of a program of ``length`` ops, the table its map-or-unmap choice reads:
+        mostly maps in the first two thirds, mostly unmaps after."""
+        if length < 2:
+            return (self.single_actions,) * length       # one op, or none
+        map_phase = (2 * length) // 3
+        middle = (self.map_phase_actions if i < map_phase else self.unmap_phase_actions
+                  for i in range(1, length - 1))
+        return (self.first_actions, *middle, self.last_actions)
+
     def generate(self, src: Source, length: int) -> list[Op]:
         leaves: Translations = {}
         ops: list[Op] = []
-        map_phase = (2 * length) // 3
-        for i in range(length):
-            if length == 1:
-                actions = self.single_actions
-            elif i == 0:
-                actions = self.first_actions
-            elif i == length - 1:
-                actions = self.last_actions
-            elif i < map_phase:
-                actions = self.map_phase_actions
-            else:
-                actions = self.unmap_phase_actions
-            if actions[src.draw(16)]:
-                op = self.map_op(src, leaves)
-            else:
-                op = self.unmap_op(src, leaves)
+        schedule = self._schedules.get(length)        # one per length, built once
+        if schedule is None:
+            schedule = self._schedules[length] = self._schedule(length)
+        for actions in schedule:
+            op = self.map_op(src, leaves) if actions[src.draw(16)] else self.unmap_op(src, leaves)
             if op is not None:
                 ops.append(op)
             if ops and getattr(src, "exhausted", False):
