@@ -428,13 +428,14 @@ def _read_exact_op(src: Source) -> Op:
     return _map(MAP_KINDS[code], ipa, pa)
 
 
-# An exact op is at most 17 bytes (an unmap: code, ipa, size); a map is 10, or 15 with a pfn.
-_EXACT_OP = struct.Struct("<BQQ")
+# The exact ops' lengths in bytes: code, ipa, then has_pa [pfn] or size.
+_MAP_BYTES, _MAP_PA_BYTES, _UNMAP_BYTES = 1 + 8 + 1, 1 + 8 + 1 + 5, 1 + 8 + 8
+_EXACT_OP = struct.Struct("<BQQ")      # code, ipa and the next 8 bytes: _UNMAP_BYTES, the longest op
 _PFN_MASK = (1 << _PFN_BITS) - 1
 
 
 def _read_exact_op_from_bytes(src: ByteSource) -> Op:
-    """:func:`_read_exact_op` for a ByteSource, in one unpack while 17 bytes remain.
+    """:func:`_read_exact_op` for a ByteSource, in one unpack while an unmap's 17 bytes remain.
 
     Whatever the op, it then fits, and no draw can run out: every field is
     read as its draw would read it (``code % 4``, ``has_pa % 2``, the low 36
@@ -443,17 +444,17 @@ def _read_exact_op_from_bytes(src: ByteSource) -> Op:
     decodes, and four draws cost more than the rest of the op.
     """
     pos = src.pos
-    if pos + _EXACT_OP.size > src.size:
+    if pos + _UNMAP_BYTES > src.size:
         return _read_exact_op(src)
     code, ipa, rest = _EXACT_OP.unpack_from(src.data, pos)
     code %= 4
     if code == _UNMAP_CODE:
-        src.pos = pos + 17
+        src.pos = pos + _UNMAP_BYTES
         return _unmap(ipa, rest)
-    if rest & 1:                                   # has_pa, then the pfn's 5 bytes
-        src.pos = pos + 15
+    if rest & 1:                                   # has_pa, then the pfn in the next 5 bytes
+        src.pos = pos + _MAP_PA_BYTES
         return _map(MAP_KINDS[code], ipa, (((rest >> 8) & _PFN_MASK) << 12) % GUEST_PA_LIMIT)
-    src.pos = pos + 10
+    src.pos = pos + _MAP_BYTES
     return _map(MAP_KINDS[code], ipa, None)
 
 
