@@ -432,6 +432,7 @@ def _read_exact_op(src: Source) -> Op:
 _MAP_BYTES, _MAP_PA_BYTES, _UNMAP_BYTES = 1 + 8 + 1, 1 + 8 + 1 + 5, 1 + 8 + 8
 _EXACT_OP = struct.Struct("<BQQ")      # code, ipa and the next 8 bytes: _UNMAP_BYTES, the longest op
 _PFN_MASK = (1 << _PFN_BITS) - 1
+_OP_PAST_THE_END = _read_exact_op(ByteSource(b""))
 
 
 def _read_exact_op_from_bytes(src: ByteSource) -> Op:
@@ -445,6 +446,9 @@ def _read_exact_op_from_bytes(src: ByteSource) -> Op:
     """
     pos = src.pos
     if pos + _UNMAP_BYTES > src.size:
+        if pos == src.size:            # a count past the last op: every draw gives 0
+            src.exhausted = True
+            return _OP_PAST_THE_END
         return _read_exact_op(src)
     code, ipa, rest = _EXACT_OP.unpack_from(src.data, pos)
     code %= 4
