@@ -90,6 +90,7 @@ an engine needs seeds.
 from __future__ import annotations
 
 import functools
+import struct
 
 from unmapfuzz.impls.model.platforms import PLATFORMS as _PLATFORM_INFO
 from unmapfuzz.programs import GUEST_PA_LIMIT, MAP_KINDS, MODES, PAGE_SIZE, PROFILES, Map, Op, Program, Unmap
@@ -126,6 +127,16 @@ def _lengths(max_ops: int) -> tuple[int, ...]:
     for i in by_remainder[:255 - sum(counts)]:
         counts[i] += 1
     return tuple(length for length, c in enumerate(counts, start=1) for _ in range(c))
+
+
+# -- ops --------------------------------------------------------------------------------
+
+# A campaign's inputs are mostly mutations of one another, so nearly every op
+# decoded was decoded moments before (98% of those of a recorded atheris
+# stream).  Ops are frozen, so one object can stand for every equal op, and
+# finding it costs a fraction of building a frozen dataclass.
+_map = functools.lru_cache(maxsize=4096)(Map)
+_unmap = functools.lru_cache(maxsize=4096)(Unmap)
 
 
 # -- the per-(platform, mode, profile) generator ----------------------------------------
@@ -199,6 +210,7 @@ class Generator:
         self.unmap_phase_actions = _table((True, 5), (False, 11))
         self.last_actions = _table((True, 3), (False, 13))
         self.single_actions = _table((True, 8), (False, 8))
+        self._schedules: dict[int, tuple] = {}
 
         if adversarial:
             self.starts = _table((_S_LEAF, 5), (_S_BOUNDARY, 5), (_S_FRESH, 4), (_S_ZERO, 1), (_S_PAST, 1))
@@ -277,8 +289,9 @@ class Generator:
         else:
             return None
         pa = self._pa(src, ipa, size)
-        op = Map(kind, ipa, pa)
-        apply_map(leaves, ipa, shift, op.output_address())
+        op = _map(kind, ipa, pa)
+        # A realistic map only goes where nothing is mapped (see _clash): it replaces nothing.
+        apply_map(leaves, ipa, shift, op.output_address(), None if self.adversarial else [])
         return op
 
     def _pa(self, src: Source, ipa: int, size: int) -> int | None:
@@ -361,29 +374,28 @@ class Generator:
             start = (start - start % page) % space
             size = min(-(-size // page) * page, space - start) or page
         apply_unmap(leaves, start, start + size)
-        return Unmap(start, size)
+        return _unmap(start, size)
 
     # -- whole programs -----------------------------------------------------------------
+
+    def _schedule(self, length: int) -> tuple[tuple[bool, ...], ...]:
+        """For each op of a program of ``length`` ops, the table its map-or-unmap choice reads:
+        mostly maps in the first two thirds, mostly unmaps after."""
+        if length < 2:
+            return (self.single_actions,) * length       # one op, or none
+        map_phase = (2 * length) // 3
+        middle = (self.map_phase_actions if i < map_phase else self.unmap_phase_actions
+                  for i in range(1, length - 1))
+        return (self.first_actions, *middle, self.last_actions)
 
     def generate(self, src: Source, length: int) -> list[Op]:
         leaves: Translations = {}
         ops: list[Op] = []
-        map_phase = (2 * length) // 3
-        for i in range(length):
-            if length == 1:
-                actions = self.single_actions
-            elif i == 0:
-                actions = self.first_actions
-            elif i == length - 1:
-                actions = self.last_actions
-            elif i < map_phase:
-                actions = self.map_phase_actions
-            else:
-                actions = self.unmap_phase_actions
-            if actions[src.draw(16)]:
-                op = self.map_op(src, leaves)
-            else:
-                op = self.unmap_op(src, leaves)
+        schedule = self._schedules.get(length)        # one per length, built once
+        if schedule is None:
+            schedule = self._schedules[length] = self._schedule(length)
+        for actions in schedule:
+            op = self.map_op(src, leaves) if actions[src.draw(16)] else self.unmap_op(src, leaves)
             if op is not None:
                 ops.append(op)
             if ops and getattr(src, "exhausted", False):
@@ -391,22 +403,63 @@ class Generator:
         return ops
 
     def exact(self, src: Source, max_ops: int) -> list[Op]:
-        draw, draw_bits = src.draw, src.draw_bits
-        count = min(draw(256), max_ops)
+        """The ops of the exact form; under the realistic profile, those its rules keep."""
+        count = min(src.draw(256), max_ops)
         problem = None if self.adversarial else self.realistic_rules.problem
+        read_op = _read_exact_op_from_bytes if type(src) is ByteSource else _read_exact_op
         leaves: Translations = {}
         ops: list[Op] = []
         for _ in range(count):
-            code = draw(4)
-            ipa = draw_bits(64)
-            if code == _UNMAP_CODE:
-                op: Op = Unmap(ipa, draw_bits(64))
-            else:
-                pa = (draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if draw(2) else None
-                op = Map(MAP_KINDS[code], ipa, pa)
+            op = read_op(src)
             if problem is None or problem(op, leaves) is None:
                 ops.append(op)
         return ops
+
+
+# -- the exact form's ops ---------------------------------------------------------------
+
+def _read_exact_op(src: Source) -> Op:
+    """One op of the exact form, choice by choice (see the module docstring)."""
+    code = src.draw(4)
+    ipa = src.draw_bits(64)
+    if code == _UNMAP_CODE:
+        return _unmap(ipa, src.draw_bits(64))
+    pa = (src.draw_bits(_PFN_BITS) << 12) % GUEST_PA_LIMIT if src.draw(2) else None
+    return _map(MAP_KINDS[code], ipa, pa)
+
+
+# The exact ops' lengths in bytes: code, ipa, then has_pa [pfn] or size.
+_MAP_BYTES, _MAP_PA_BYTES, _UNMAP_BYTES = 1 + 8 + 1, 1 + 8 + 1 + 5, 1 + 8 + 8
+_EXACT_OP = struct.Struct("<BQQ")      # code, ipa and the next 8 bytes: _UNMAP_BYTES, the longest op
+_PFN_MASK = (1 << _PFN_BITS) - 1
+_OP_PAST_THE_END = _read_exact_op(ByteSource(b""))
+
+
+def _read_exact_op_from_bytes(src: ByteSource) -> Op:
+    """:func:`_read_exact_op` for a ByteSource, in one unpack while an unmap's 17 bytes remain.
+
+    Whatever the op, it then fits, and no draw can run out: every field is
+    read as its draw would read it (``code % 4``, ``has_pa % 2``, the low 36
+    bits of the 5-byte pfn).  The last few bytes of an input, where a draw may
+    run out, are read draw by draw.  The exact form is half of what a campaign
+    decodes, and four draws cost more than the rest of the op.
+    """
+    pos = src.pos
+    if pos + _UNMAP_BYTES > src.size:
+        if pos == src.size:            # a count past the last op: every draw gives 0
+            src.exhausted = True
+            return _OP_PAST_THE_END
+        return _read_exact_op(src)
+    code, ipa, rest = _EXACT_OP.unpack_from(src.data, pos)
+    code %= 4
+    if code == _UNMAP_CODE:
+        src.pos = pos + _UNMAP_BYTES
+        return _unmap(ipa, rest)
+    if rest & 1:                                   # has_pa, then the pfn in the next 5 bytes
+        src.pos = pos + _MAP_PA_BYTES
+        return _map(MAP_KINDS[code], ipa, (((rest >> 8) & _PFN_MASK) << 12) % GUEST_PA_LIMIT)
+    src.pos = pos + _MAP_BYTES
+    return _map(MAP_KINDS[code], ipa, None)
 
 
 @functools.lru_cache(maxsize=None)

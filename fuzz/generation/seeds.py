@@ -15,6 +15,7 @@ both: they are valid, just not for this target.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import zipfile
@@ -42,6 +43,12 @@ def seed_bytes(program: Program, platform: str, mode: str) -> bytes | None:
     return bytes([pairs.index(key)]) + body if len(pairs) > 1 else body
 
 
+@functools.lru_cache(maxsize=None)
+def _pairs(platform: str, mode: str) -> tuple[tuple[str, str], ...]:
+    """``geometries(platform, mode)``, built once: :func:`program_from_input` runs on every engine input."""
+    return tuple(geometries(platform, mode))
+
+
 def program_from_input(data: bytes, platform: str, mode: str, profile: str, max_ops: int) -> Program | None:
     """The program an atheris input stands for under this configuration: the inverse of
     :func:`seed_bytes`, and what every libFuzzer target runs.
@@ -51,7 +58,7 @@ def program_from_input(data: bytes, platform: str, mode: str, profile: str, max_
     input a fuzzing service reports decodes to its program only under the
     configuration of the target that found it.
     """
-    pairs = geometries(platform, mode)
+    pairs = _pairs(platform, mode)
     if len(pairs) > 1:
         if not data:
             return None

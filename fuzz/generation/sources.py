@@ -37,36 +37,34 @@ class ByteSource:
     :attr:`exhausted`; from then on every draw returns 0.
     """
 
-    __slots__ = ("data", "pos", "exhausted")
+    __slots__ = ("data", "pos", "size", "exhausted")
 
     def __init__(self, data: bytes):
         self.data = bytes(data)
         self.pos = 0
+        self.size = len(self.data)
         self.exhausted = False
 
     def _take(self, nbytes: int) -> int:
         pos = self.pos
         end = pos + nbytes
-        if end > len(self.data):
-            self.pos = len(self.data)
+        if end > self.size:
+            self.pos = self.size
             self.exhausted = True
             return 0
         self.pos = end
         return int.from_bytes(self.data[pos:end], "little")
 
     def draw(self, n: int) -> int:
-        if n <= 256:
-            if n <= 1:
-                if n < 1:
-                    raise ValueError(f"draw({n}): expected n >= 1")
-                return 0
-            pos = self.pos
-            if pos < len(self.data):
-                self.pos = pos + 1
-                return self.data[pos] % n
-            self.exhausted = True
+        pos = self.pos
+        if 1 < n <= 256 and pos < self.size:      # most draws: one byte that is there
+            self.pos = pos + 1
+            return self.data[pos] % n
+        if n <= 1:
+            if n < 1:
+                raise ValueError(f"draw({n}): expected n >= 1")
             return 0
-        return self._take(((n - 1).bit_length() + 7) >> 3) % n
+        return self._take(((n - 1).bit_length() + 7) >> 3) % n    # past the end: 0, exhausted
 
     def draw_bits(self, bits: int) -> int:
         if bits <= 0:

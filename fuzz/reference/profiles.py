@@ -62,7 +62,8 @@ class Rules:
             end = ipa + size
             if end > TOP:
                 return "map wraps past 2**64"
-            for leaf in intersecting(leaves, ipa, end):
+            overlapped = intersecting(leaves, ipa, end)
+            for leaf in overlapped:
                 if leaves[leaf][0] > shift:
                     return f"map {kind} {ipa:#x} falls inside the block at {leaf:#x}"
                 if realistic:
@@ -72,7 +73,7 @@ class Rules:
                     return "no kernel of these eras maps pud blocks"
                 if end > self.space:
                     return f"map {ipa:#x} lies outside the {self.space:#x}-byte space"
-            apply_map(leaves, ipa, shift, pa)
+            apply_map(leaves, ipa, shift, pa, overlapped)
             return None
         start = op.ipa
         size = op.size
