@@ -133,8 +133,9 @@ def _lengths(max_ops: int) -> tuple[int, ...]:
 
 # A campaign's inputs are mostly mutations of one another, so nearly every op
 # decoded was decoded moments before (98% of those of a recorded atheris
-# stream).  Ops are frozen, so one object can stand for every equal op, and
-# finding it costs a fraction of building a frozen dataclass.
+# stream).  Ops are immutable, so one object can stand for every equal op;
+# with ops as named tuples, finding it costs about what building one does,
+# and programs then share their ops.
 _map = functools.lru_cache(maxsize=4096)(Map)
 _unmap = functools.lru_cache(maxsize=4096)(Unmap)
 
