@@ -15,15 +15,8 @@ offers the three stage-2 map paths and the hyp one of docs/KERNEL_MODEL.md secti
 from __future__ import annotations
 
 from .kernel import Kernel
-from .memory import TABLE, VALID, Memory
+from .memory import TABLE, VALID, Memory, forget
 from .platforms import PLATFORMS, Platform
-
-
-def _unlink(table) -> None:
-    """Drop the references between a forgotten table and its pages (they refer to each
-    other), so that they are freed at once rather than by the garbage collector."""
-    for page in table.pages:
-        page.table = None
 
 
 class Kvm:
@@ -96,13 +89,13 @@ class Machine:
         m = self.memory
         for ev in m.rollback(log_length):
             if ev[0] == "alloc":
-                _unlink(ev[1])
+                forget(ev[1])
         if m.guests:
             for pa, table in list(m.guests.items()):
                 if table.serial >= serial:
                     del m.guests[pa]
                     del m.by_serial[table.serial]
-                    _unlink(table)
+                    forget(table)
         m.next_serial = serial
 
     def clone(self, into: "Machine | None" = None) -> tuple["Machine", dict[int, object]]:

@@ -113,6 +113,14 @@ class Table:
         return f"<{self.level} table {self.pa:#x}>"
 
 
+def forget(table: Table) -> None:
+    """Drop the references between a table nothing refers to any more and its pages (they
+    refer to each other), so that reference counting frees them at once, not the garbage
+    collector later."""
+    for page in table.pages:
+        page.table = None
+
+
 def ptr(table: Table, index: int = 0) -> int:
     """``&table[index]``: the pointer to one entry of ``table``."""
     return table.ptr0 + index
@@ -408,9 +416,8 @@ class Memory:
             m.log, m.pages, m.tables, m.by_serial, m.guests = [], {}, [], {}, {}
         else:
             m = into
-            for t in m.by_serial.values():     # what it held is forgotten: free it at once (see Machine.rewind)
-                for page in t.pages:
-                    page.table = None
+            for t in m.by_serial.values():     # what it held is forgotten
+                forget(t)
             for container in (m.log, m.pages, m.tables, m.by_serial, m.guests):
                 container.clear()
         m.page_shift, m.page_size, m.per_page_shift = self.page_shift, self.page_size, self.per_page_shift
