@@ -393,7 +393,9 @@ class Campaign:
                 self.progress(self.summary())
                 if time.time() >= self.started + cfg.seconds:
                     break
-                if all(w.poll() is not None for w in self.workers):
+                # Every worker exited and was seen to by note_exits() (which restarts one that died
+                # with time left): one that died since then is restarted at the next tick.
+                if all(w.poll() is not None and w.pid in self.exited for w in self.workers):
                     reason = "workers exited"
                     break
             if self.stopping:
