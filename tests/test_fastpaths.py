@@ -12,7 +12,9 @@ implementation, as a reader would write it -- and the default must give the
 same verdict JSON (violations, findings, divergences), the same signatures,
 the same final states and the same count of table accesses in every
 operation; and again with small step budgets, so that ``hang`` verdicts, which
-land in the middle of a walk, are compared too.
+land in the middle of a walk, are compared too.  A campaign's third shortcut,
+resuming a program from a kept runner of one with the same first operations
+(``prefixes``), is compared the same way, with and without it.
 """
 import hashlib
 import json

@@ -44,9 +44,17 @@ Implementations with the same history share one machine and one oracle: a
 ``map`` runs once per group, and at an ``unmap`` each member runs on the
 shared machine in turn, its effects rolled back from the memory log.  Members
 whose unmaps had the same outcome and exactly the same effects stay together;
-the others continue on clones.  This is an optimisation only: the same program
+the others continue on clones (made on spare machines of the same geometry,
+whose kernels stay bound).  This is an optimisation only: the same program
 run with ``lockstep=False`` (one machine per implementation, as a reader would
 write it) gives the same verdict, byte for byte (``tests/test_fastpaths.py``).
+
+A campaign's harness also passes :class:`Prefixes`: a new program that begins
+with the operations of one checked shortly before resumes from that one's
+state after them, as long as every implementation still shared the home
+machine there.  Only built-in implementations are resumed (a user's guarded
+code may keep state of its own), and the verdict is again the same byte for
+byte (``tests/test_fastpaths.py``).
 """
 from __future__ import annotations
 
