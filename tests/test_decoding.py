@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import random
 import struct
 import sys
@@ -91,7 +92,8 @@ def exact_input(rng: random.Random, page_shift: int) -> bytes:
         out.append(code)
         out += ipa.to_bytes(8, "little")
         if code % 4 == 3:
-            size = rng.randrange(1, 16) << rng.choice((page_shift, shift)) if rng.randrange(8) else rng.getrandbits(64)
+            size = (rng.randrange(1, 16) << rng.choice((page_shift, shift)) if rng.randrange(8)
+                    else rng.getrandbits(64))
             out += size.to_bytes(8, "little")
         else:
             out.append(rng.randrange(4))
@@ -214,23 +216,32 @@ def test_random_choices_draw_as_they_always_did():
     assert digest(random_lines(PINNED_SCALE)) == RANDOM_DIGEST
 
 
+def stream_lines(path: str):
+    """One line per (configuration, record) of a recorded campaign stream (``<u32 length><bytes>`` records)."""
+    data, pos = Path(path).read_bytes(), 0
+    while pos < len(data):
+        (n,) = struct.unpack_from("<I", data, pos)
+        record = data[pos + 4:pos + 4 + n]
+        pos += 4 + n
+        for platform, mode, profile, max_ops in CONFIGS:
+            result = outcome(lambda: program_from_input(record, platform, mode, profile, max_ops))
+            yield f"{platform} {mode} {profile} {max_ops} {record.hex() or '-'} {result}"
+
+
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(description="Print what a deterministic input set decodes to.")
-    parser.add_argument("--scale", type=int, default=1, help="inputs per configuration, as a multiple of the test's")
-    parser.add_argument("--stream", help="also decode a recorded campaign stream (<u32 length><bytes> records)")
+    parser = argparse.ArgumentParser(description="Print what a deterministic input set decodes to, a line each.")
+    parser.add_argument("--scale", type=int, default=PINNED_SCALE,
+                        help=f"inputs per configuration, about 150 per unit (the tests use {PINNED_SCALE})")
+    parser.add_argument("--stream", help="also decode every record of a recorded campaign stream")
     args = parser.parse_args(argv)
-    lines = [*byte_lines(args.scale), *random_lines(args.scale)]
-    if args.stream:
-        data, pos = Path(args.stream).read_bytes(), 0
-        while pos < len(data):
-            (n,) = struct.unpack_from("<I", data, pos)
-            record = data[pos + 4:pos + 4 + n]
-            pos += 4 + n
-            for platform, mode, profile, max_ops in CONFIGS:
-                lines.append(f"{platform} {mode} {profile} {max_ops} {record.hex() or '-'} "
-                             + outcome(lambda: program_from_input(record, platform, mode, profile, max_ops)))
-    sys.stdout.write("".join(line + "\n" for line in lines))
-    print(f"# {len(lines)} lines, sha256 {digest(lines)}", file=sys.stderr)
+    lines = itertools.chain(byte_lines(args.scale), random_lines(args.scale),
+                            stream_lines(args.stream) if args.stream else ())
+    h, count = hashlib.sha256(), 0
+    for line in lines:
+        sys.stdout.write(line + "\n")
+        h.update(line.encode() + b"\n")
+        count += 1
+    print(f"# {count} lines, sha256 {h.hexdigest()}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,9 @@ class ByteSource:
     """Choices read from bytes (an atheris input), as laid out in the module docstring.
 
     Deterministic.  A draw that needs bytes past the end returns 0 and sets
-    :attr:`exhausted`; from then on every draw returns 0.
+    :attr:`exhausted`; from then on every draw returns 0.  The state (``data``,
+    the next byte ``pos``, ``size`` and ``exhausted``) is public because the
+    generator reads the exact form's ops straight from it, as the draws would.
     """
 
     __slots__ = ("data", "pos", "size", "exhausted")
