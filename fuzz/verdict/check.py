@@ -256,7 +256,10 @@ class Runner:
 
     def __init__(self, program: Program, impls: dict, *, baseline: str | None = DEFAULT_BASELINE,
                  step_budget: int = 10_000, fast: bool = True, lockstep: bool = True, guard: Guard | None = None,
-                 context: bool = True):
+                 context: bool = True, resumable: bool = False):
+        """``resumable``: keep a snapshot after each operation, so that :meth:`rewind` can go
+        back to it (what :class:`Prefixes` needs; it costs a copy of the oracle's state per
+        operation, so a runner that will not be kept takes none)."""
         if baseline is not None and baseline not in impls:
             raise ValueError(f"the baseline {baseline!r} is not among the implementations ({', '.join(impls)})")
         self.header = Program(program.platform, program.mode, (), program.profile)
@@ -286,7 +289,7 @@ class Runner:
             self.home = _pristine_machine(self.pool_key)
             self.groups = [new_group(members, self.home)]
             self.first = self.groups[0]
-            if not any(x.guarded for x in members):   # a guard's shared deadline is per program
+            if resumable and not any(x.guarded for x in members):   # a guard's shared deadline is per program
                 self.snapshots = []
                 self._snapshot()
         else:
@@ -714,7 +717,7 @@ def check(program: Program, impls: dict | None = None, profile: str | None = Non
         runner, done = prefixes.take(key, program)
     if runner is None:
         runner = Runner(program, impls, baseline=baseline, step_budget=step_budget, fast=fast,
-                        lockstep=lockstep, guard=guard, context=finals)
+                        lockstep=lockstep, guard=guard, context=finals, resumable=key is not None)
     for op in program.ops[done:]:
         if all(x.stopped for x in runner.impls.values()):
             break
