@@ -736,15 +736,20 @@ _POOL: dict[tuple, list[Machine]] = {}
 _POOL_SIZE = 4      # per geometry: enough for a check and a nested one (the minimiser's)
 
 
-def _pristine_machine(key: tuple) -> Machine:
-    """A machine as ``Machine(*key)`` builds it: from the pool when one is there."""
-    free = _POOL.get(key)
+def _take(pool: dict[tuple, list[Machine]], key: tuple) -> Machine | None:
+    """A machine of geometry ``key`` from ``pool``; None if it has none."""
+    free = pool.get(key)
     if free:
         try:
             return free.pop()
         except IndexError:        # another thread took the last one
             pass
-    return Machine(*key)
+    return None
+
+
+def _pristine_machine(key: tuple) -> Machine:
+    """A machine as ``Machine(*key)`` builds it: from the pool when one is there."""
+    return _take(_POOL, key) or Machine(*key)
 
 
 def _release_machine(key: tuple, machine: Machine) -> None:
@@ -760,13 +765,7 @@ _SPARES_SIZE = 8    # per geometry: a split of four implementations needs three
 
 def _spare_machine(key: tuple) -> Machine | None:
     """A machine of geometry ``key`` in whatever state, to clone a group onto; None if none is spare."""
-    free = _SPARES.get(key)
-    if free:
-        try:
-            return free.pop()
-        except IndexError:        # another thread took the last one
-            pass
-    return None
+    return _take(_SPARES, key)
 
 
 def _release_spare(key: tuple, machine: Machine) -> None:
