@@ -11,7 +11,7 @@ branches: a huge entry is cleared and its table page put; a table entry is
 cleared and the child table freed.
 
 The loop's ``k.skip_none_ranges()`` line is the model's fast path over
-iterations that only read (none pmds, none ptes), not kernel code (see
+iterations that only read (none puds, none pmds, none ptes), not kernel code (see
 unmapfuzz.impls.model.kernel).
 """
 from __future__ import annotations

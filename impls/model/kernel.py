@@ -385,9 +385,10 @@ class Kernel:
         """The fast path of 3.15's ``while (addr < end)`` loop, which re-derives the
         whole path from ``pgdp`` in every iteration.
 
-        Two kinds of iteration do nothing but read: at a none pmd in a live pmd
-        table (``addr`` jumps to ``kvm_pmd_addr_end()``) and at a none pte in a
-        pte table that is not empty (``addr`` steps one page).  Each reads a
+        Three kinds of iteration do nothing but read: at a none pud in a live pud
+        table of a 4-level platform (``addr`` jumps to ``kvm_pud_addr_end()``), at a
+        none pmd in a live pmd table (``addr`` jumps to ``kvm_pmd_addr_end()``) and
+        at a none pte in a pte table that is not empty (``addr`` steps one page).  Each reads a
         fixed number of entries, counted below from the loop's text: the
         folded levels' helpers are constants, but their arguments are read.
         The helper looks down the path without counting (``peek``); if the
@@ -398,8 +399,11 @@ class Kernel:
         p, memory, k = self.platform, self.memory, self
         peek, zero_run, table_at = memory.peek, memory.zero_run, memory.table_at
         pa_mask, idx_mask, page = self._pa_mask, self._idx_mask, self.PAGE_SIZE
-        pgd_index, pmd_size = self.pgd_index, self.PMD_SIZE
+        pgd_index, pud_size, pmd_size = self.pgd_index, self.PUD_SIZE, self.PMD_SIZE
         pud_folded, pmd_folded = p.pud_folded, p.pmd_folded
+        # A none pud ends the loop where kvm_pud_addr_end() is `end` (a folded pud,
+        # ARM32) and is never none where the pmd is folded (pud_none() is false).
+        pud_runs = not (pud_folded or pmd_folded or p.arm32)
         pud_shift, pmd_shift, page_shift = p.pud_shift, p.pmd_shift, p.page_shift
         # pud_offset() reads the pgd entry unless the pud is folded; pmd_offset()
         # reads the pud entry unless the pmd is folded.
@@ -411,6 +415,8 @@ class Kernel:
         # pte_present(*pte), and the ladder's kvm_pmd_huge(*pmd) (page_empty()
         # reads no entry).
         none_pte_reads = 7 + offsets
+        # A none pud: pud_offset()'s *pgd and pud_none(*pud).
+        none_pud_reads = 2
 
         def skip_none_ranges(pgdp: int, addr: int, end: int) -> int:
             pud = pgd = pgdp + pgd_index(addr)
@@ -420,6 +426,13 @@ class Kernel:
                     return addr
                 pud = table_at(v & pa_mask) + ((addr >> pud_shift) & idx_mask)
             pud_v = peek(pud)
+            if pud_v == 0 and pud_runs:
+                # The run stays in the pud page this pgd entry points at: the next
+                # entry's iterations follow that entry, whatever it holds.
+                steps = _boundary_steps(addr, end, pud_size)
+                index = (addr >> pud_shift) & idx_mask
+                run = zero_run(pud, min(steps, idx_mask + 1 - index), none_pud_reads)
+                return _boundary_advance(addr, end, pud_size, run, steps) if run else addr
             if not pud_v or k.pud_huge(pud_v):
                 return addr
             pmd = pud if pmd_folded else table_at(pud_v & pa_mask) + ((addr >> pmd_shift) & idx_mask)
