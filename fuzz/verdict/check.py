@@ -747,6 +747,13 @@ def _take(pool: dict[tuple, list[Machine]], key: tuple) -> Machine | None:
     return None
 
 
+def _put(pool: dict[tuple, list[Machine]], size: int, key: tuple, machine: Machine) -> None:
+    """Keep ``machine`` in ``pool`` under geometry ``key`` while it holds fewer than ``size`` of them."""
+    free = pool.setdefault(key, [])
+    if len(free) < size:
+        free.append(machine)
+
+
 def _pristine_machine(key: tuple) -> Machine:
     """A machine as ``Machine(*key)`` builds it: from the pool when one is there."""
     return _take(_POOL, key) or Machine(*key)
@@ -754,9 +761,7 @@ def _pristine_machine(key: tuple) -> Machine:
 
 def _release_machine(key: tuple, machine: Machine) -> None:
     machine.reset()
-    free = _POOL.setdefault(key, [])
-    if len(free) < _POOL_SIZE:
-        free.append(machine)
+    _put(_POOL, _POOL_SIZE, key, machine)
 
 
 _SPARES: dict[tuple, list[Machine]] = {}
@@ -769,6 +774,4 @@ def _spare_machine(key: tuple) -> Machine | None:
 
 
 def _release_spare(key: tuple, machine: Machine) -> None:
-    free = _SPARES.setdefault(key, [])
-    if len(free) < _SPARES_SIZE:
-        free.append(machine)
+    _put(_SPARES, _SPARES_SIZE, key, machine)
