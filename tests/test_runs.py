@@ -5,7 +5,7 @@ import pytest
 
 from unmapfuzz.campaign.outdir import CampaignError
 from unmapfuzz.campaign.runs import (LOST, CampaignMismatch, fold_leftovers, previous_runs, remove_leftovers,
-                                     totals, worker_stats)
+                                     geometry_totals, totals, worker_stats)
 
 IDENTITY = {"engine": "random", "platform": "arm64-4k-39", "mode": "stage2", "profile": "realistic",
             "impls": ["old", "v2", "v3", "v3-pgdnone"]}
@@ -92,3 +92,45 @@ def test_totals_sum_the_runs():
     runs = [{"executions": 100, "invalid": 1, "elapsed_seconds": 10.0},
             {"executions": 50, "invalid": 0, "elapsed_seconds": 5.0}]
     assert totals(runs) == {"executions": 150, "invalid": 1, "elapsed_seconds": 15.0, "exec_per_second": 10.0}
+
+
+def write_split(out, name, split, started=100.0, time=110.0):
+    (out / "stats").mkdir(exist_ok=True)
+    execs = sum(g["programs"] for g in split.values() if isinstance(g, dict) and isinstance(g.get("programs"), int))
+    (out / "stats" / name).write_text(json.dumps({"execs": execs, "started": started, "time": time,
+                                                  "geometries": split}))
+
+
+def test_the_work_by_platform_and_mode_is_summed_over_workers_and_runs(tmp_path):
+    """Each worker's split is summed per platform/mode; runs add up in the ledger, with the rate of
+    each geometry recomputed from the sums (not averaged); a malformed entry is passed over."""
+    write_split(tmp_path, "random.1.json", {"arm64-4k-39/stage2": {"programs": 100, "repeats": 10, "seconds": 1.0},
+                                            "arm32-lpae/hyp": {"programs": 30, "repeats": 0, "seconds": 0.5}})
+    write_split(tmp_path, "random.2.json", {"arm64-4k-39/stage2": {"programs": 50, "repeats": 5, "seconds": 1.0},
+                                            "arm64-4k-48/hyp": "garbage", "x/y": {"programs": "many"}})
+    split = worker_stats(tmp_path, "random")["geometries"]
+    assert split["arm64-4k-39/stage2"] == {"programs": 150, "repeats": 15, "seconds": 2.0}
+    assert split["arm32-lpae/hyp"] == {"programs": 30, "repeats": 0, "seconds": 0.5}
+    assert "arm64-4k-48/hyp" not in split and split["x/y"] == {"programs": 0, "repeats": 0, "seconds": 0}
+    runs = [{"geometries": split}, {"geometries": {"arm32-lpae/hyp": {"programs": 90, "repeats": 1, "seconds": 0.5}}},
+            {"executions": 5}]                         # a run from before the split was recorded
+    total = geometry_totals(runs)
+    assert list(total) == ["arm32-lpae/hyp", "arm64-4k-39/stage2", "x/y"]
+    assert total["arm32-lpae/hyp"] == {"programs": 120, "repeats": 1, "seconds": 1.0, "programs_per_second": 120.0}
+    assert total["arm64-4k-39/stage2"]["programs_per_second"] == 75.0
+    assert total["x/y"]["programs_per_second"] == 0.0
+
+
+def test_leftovers_fold_the_split_of_a_killed_run_once(tmp_path):
+    """A killed run's entry takes its workers' split, figure by figure the larger, so folding twice
+    changes nothing and a split the entry already had is not lost."""
+    write_split(tmp_path, "random.1.json", {"arm64-4k-39/stage2": {"programs": 100, "repeats": 10, "seconds": 1.0}})
+    runs = [{"started": 100.0, "elapsed_seconds": 5.0, "executions": 80, "invalid": 0, "finished": False,
+             "stop": None, "geometries": {"arm64-4k-39/stage2": {"programs": 80, "repeats": 12, "seconds": 0.8},
+                                          "arm32-lpae/hyp": {"programs": 3, "repeats": 0, "seconds": 0.1}}}]
+    assert fold_leftovers(runs, tmp_path, "random")
+    want = {"arm32-lpae/hyp": {"programs": 3, "repeats": 0, "seconds": 0.1},
+            "arm64-4k-39/stage2": {"programs": 100, "repeats": 12, "seconds": 1.0}}
+    assert runs[0]["geometries"] == want and runs[0]["executions"] == 100
+    assert not fold_leftovers(runs, tmp_path, "random")
+    assert runs[0]["geometries"] == want

@@ -47,7 +47,8 @@ from unmapfuzz.verdict.signature import Signature
 from .harness import CONFIG_ENV
 from .log import make_logger
 from .outdir import OutputDir, OutputError
-from .runs import fold_dead_log, fold_leftovers, previous_runs, remove_leftovers, run_entry, totals, worker_stats
+from .runs import (fold_dead_log, fold_leftovers, geometry_totals, previous_runs, remove_leftovers, run_entry,
+                   totals, worker_stats)
 from .current import read_current
 from .display import Display
 from .store import read_buckets, remove_unfinished
@@ -128,7 +129,8 @@ class Campaign:
         self.runs, previous = previous_runs(self.out, self.identity)
         if fold_leftovers(self.runs, self.out, self.cfg.engine):
             atomic_write(self.out / "summary.json",
-                         json.dumps(dict(previous or self.identity, runs=self.runs, **totals(self.runs)), indent=1))
+                         json.dumps(dict(previous or self.identity, runs=self.runs, **totals(self.runs),
+                                         geometries=geometry_totals(self.runs)), indent=1))
         remove_leftovers(self.out)
         stale = self.outdir.clean()
         from .minimizer import clear_markers
@@ -313,7 +315,7 @@ class Campaign:
         elapsed = time.time() - self.started
         st = self.stats()
         self.current.update(elapsed_seconds=round(elapsed, 1), executions=st["execs"], invalid=st["invalid"],
-                            worker_deaths=self.deaths,
+                            worker_deaths=self.deaths, geometries=st["geometries"],
                             finished=final, stop=stop)
         runs = [*self.runs, self.current]
         buckets = read_buckets(self.out)
@@ -324,6 +326,7 @@ class Campaign:
         summary = {
             **self.identity, "jobs": self.cfg.jobs, "seed": self.cfg.seed,
             **totals(runs), "coverage": st["cov"],
+            "geometries": geometry_totals(runs),
             "finished": final,
             "runs": runs,
             "buckets": buckets,

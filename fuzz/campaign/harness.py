@@ -16,6 +16,11 @@ operations (:class:`~unmapfuzz.verdict.check.Prefixes`) and runs only the rest.
 Under atheris a repeat then runs no implementation code, which loses nothing:
 the same program's coverage was seen the first time.  The program's text and
 the verdict's JSON are made only when a new bucket needs them.
+
+The stats file also splits the harness's work by platform and mode
+(``geometries``: programs, repeats and seconds spent judging them), so that a
+campaign over every geometry shows where its time went: one slow geometry
+starves the others, and its own rate is what to look at.
 """
 from __future__ import annotations
 
@@ -110,6 +115,7 @@ class Harness:
         self.invalid = 0
         self.findings = 0
         self.repeats = 0
+        self.geometries: dict[tuple[str, str], list] = {}   # (platform, mode) -> [programs, repeats, seconds]
         self.started = time.time()
         self.stats_every = stats_every
         self.next_stats = self.started + stats_every
@@ -148,6 +154,7 @@ class Harness:
 
         A worker's :attr:`current` input is the program's text while it runs, unless the
         caller keeps the input itself (``keep_text=False``: the atheris target keeps its bytes)."""
+        began = time.perf_counter()
         current = self.current
         if current is not None and keep_text:
             current.set(format_program(program).encode(), b"T")
@@ -168,6 +175,13 @@ class Harness:
 
             for sig, explained in found:
                 self.store.record(sig, text, verdict_json, explained)
+        where = self.geometries.get((program.platform, program.mode))
+        if where is None:
+            where = self.geometries[(program.platform, program.mode)] = [0, 0, 0.0]
+        where[0] += 1
+        if verdict is None:          # a repeat (see judge)
+            where[1] += 1
+        where[2] += time.perf_counter() - began
         if self.execs & 63 == 0 and time.time() >= self.next_stats:
             self.write_stats()
         return found
@@ -177,7 +191,10 @@ class Harness:
         self.next_stats = now + self.stats_every
         atomic_write(self.stats_path, json.dumps(dict(
             engine=self.engine, pid=os.getpid(), execs=self.execs, invalid=self.invalid,
-            findings=self.findings, repeats=self.repeats, started=self.started, time=now, **self.extra)))
+            findings=self.findings, repeats=self.repeats, started=self.started, time=now,
+            geometries={f"{platform}/{mode}": {"programs": n, "repeats": r, "seconds": round(t, 3)}
+                        for (platform, mode), (n, r, t) in self.geometries.items()},
+            **self.extra)))
 
     def close(self) -> None:
         self.store.flush_all()

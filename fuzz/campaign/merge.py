@@ -67,6 +67,8 @@ from pathlib import Path
 
 from unmapfuzz.atomic import atomic_write
 
+from .runs import geometry_totals
+
 __all__ = ["MergeError", "MergeResult", "merge", "origin_of", "merge_bucket", "merge_logs", "merged_summary"]
 
 MANIFEST = "merge.json"
@@ -456,6 +458,7 @@ def merged_summary(out: Path, origin: str, known: str | None = None) -> dict:
         "coverage": max([c.get("coverage") or 0 for c in campaigns], default=0),
         "elapsed_seconds": round(elapsed, 1),          # campaign seconds, summed
         "exec_per_second": round(executions / elapsed, 1) if elapsed > 0 else 0.0,
+        "geometries": geometry_totals(campaigns),
         "finished": all(c.get("finished") for c in campaigns),
         "campaigns": campaigns,
         "buckets": buckets,

@@ -11,9 +11,10 @@ to run.
 
 ``summary.json`` is the ledger.  Its ``runs`` list has one entry per run
 (``started``, ``elapsed_seconds``, ``executions``, ``invalid``, ``jobs``,
-``seed``, ``finished``, ``stop``), and its top-level ``executions``,
-``invalid`` and ``elapsed_seconds`` are their sums, so they accumulate
-across resumes.  A run's entry is rewritten at every progress tick and at its
+``seed``, ``finished``, ``stop``, ``geometries``), and its top-level
+``executions``, ``invalid``, ``elapsed_seconds`` and ``geometries`` are their
+sums, so they accumulate across resumes.  ``geometries`` splits the harness's
+work by platform and mode (:func:`geometry_totals`).  A run's entry is rewritten at every progress tick and at its
 stop; a run that was killed is brought up to date by the next one, from what
 its workers left behind (their stats files and libFuzzer's status lines,
 :func:`worker_stats`) before those are removed:
@@ -42,7 +43,7 @@ from .libfuzzer import parse_libfuzzer
 from .outdir import CampaignError
 
 __all__ = ["IDENTITY", "CampaignMismatch", "identity_of", "previous_runs", "fold_leftovers",
-           "remove_leftovers", "worker_stats", "run_entry", "totals", "LOST"]
+           "remove_leftovers", "worker_stats", "run_entry", "totals", "geometry_totals", "LOST"]
 
 IDENTITY = ("engine", "platform", "mode", "profile", "impls")
 OPTION = {"engine": "--engine", "platform": "--platform", "mode": "--mode", "profile": "--profile",
@@ -101,6 +102,8 @@ def fold_leftovers(runs: list[dict], out: Path, engine: str) -> bool:
     last = dict(runs[-1])
     last["executions"] = max(last.get("executions") or 0, left["execs"])
     last["invalid"] = max(last.get("invalid") or 0, left["invalid"])
+    if left["geometries"]:
+        last["geometries"] = _larger(last.get("geometries") or {}, left["geometries"])
     if last.get("started") and left["last"]:
         last["elapsed_seconds"] = round(max(last.get("elapsed_seconds") or 0.0,
                                             left["last"] - last["started"]), 1)
@@ -134,15 +137,18 @@ def _stats(out: Path, pattern: str, since: float | None):
 
 
 def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
-    """Executions, invalid programs, coverage, and the time of the last sign of life, of the
-    workers whose stats files started at or after ``since`` (all, when None)."""
+    """Executions, invalid programs, coverage, the time of the last sign of life, and the
+    harness's work by platform and mode (``geometries``, summed: see :func:`geometry_totals`),
+    of the workers whose stats files started at or after ``since`` (all, when None)."""
     out = Path(out)
     execs = invalid = cov = 0
     last = 0.0
+    geometries: dict[str, dict] = {}
     for s in _stats(out, "*.json", since):
         execs += s.get("execs", 0)
         invalid += s.get("invalid", 0)
         last = max(last, s.get("time", 0.0))
+        _add_geometries(geometries, s.get("geometries"))
     if engine == "atheris":
         # libFuzzer exits without running Python's exit handlers, so its
         # own status lines are the reliable count of executions: in the logs of
@@ -160,7 +166,7 @@ def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
                 last = max(last, f.stat().st_mtime)
             except OSError:
                 pass
-    return {"execs": execs, "invalid": invalid, "cov": cov, "last": last or None}
+    return {"execs": execs, "invalid": invalid, "cov": cov, "last": last or None, "geometries": geometries}
 
 
 FOLDED = "atheris-folded."
@@ -199,6 +205,55 @@ def totals(runs: list[dict]) -> dict:
     elapsed = round(sum(r.get("elapsed_seconds") or 0.0 for r in runs), 1)
     return {"executions": executions, "invalid": sum(r.get("invalid") or 0 for r in runs),
             "elapsed_seconds": elapsed, "exec_per_second": round(executions / elapsed, 1) if elapsed > 0 else 0.0}
+
+
+GEOMETRY_FIGURES = ("programs", "repeats", "seconds")
+"""What a stats file, a run and a summary record of each ``platform/mode``: the programs the
+harness judged (repeats included), those it answered from its memo, and the seconds it spent
+judging them (decoding an engine's input is not included)."""
+
+
+def _add_geometries(into: dict[str, dict], more) -> None:
+    """Add ``more`` (``platform/mode`` -> figures) into ``into``; anything malformed is passed over."""
+    if not isinstance(more, dict):
+        return
+    for where, figures in more.items():
+        if not isinstance(figures, dict):
+            continue
+        mine = into.setdefault(where, dict.fromkeys(GEOMETRY_FIGURES, 0))
+        for key in GEOMETRY_FIGURES:
+            value = figures.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                mine[key] += value
+    for figures in into.values():
+        figures["seconds"] = round(figures["seconds"], 3)
+
+
+def _larger(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
+    """Per geometry and figure, the larger of ``a``'s and ``b``'s (folding twice changes nothing)."""
+    out = {}
+    for where in {**a, **b}:
+        x, y = a.get(where) or {}, b.get(where) or {}
+        out[where] = {key: max(x.get(key) or 0, y.get(key) or 0) for key in GEOMETRY_FIGURES}
+    return dict(sorted(out.items()))
+
+
+def geometry_totals(records: list[dict]) -> dict[str, dict]:
+    """The sum of the ``geometries`` of ``records`` (runs of a ledger, or campaigns of a merge),
+    each ``platform/mode`` with its ``programs``, ``repeats``, ``seconds`` and the rate of
+    judging (``programs_per_second``: programs over the seconds spent on them), in name order.
+
+    The figures come from the workers' periodic stats files, so the last seconds of a worker
+    that was killed (or of an atheris worker: libFuzzer exits without Python's exit handlers)
+    may be missing: they are for comparing the geometries with each other, while the ledger's
+    ``executions`` stays the campaign's count."""
+    total: dict[str, dict] = {}
+    for record in records:
+        _add_geometries(total, record.get("geometries"))
+    for figures in total.values():
+        seconds = figures["seconds"]
+        figures["programs_per_second"] = round(figures["programs"] / seconds, 1) if seconds > 0 else 0.0
+    return dict(sorted(total.items()))
 
 
 def _shown(value) -> str:
