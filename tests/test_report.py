@@ -11,6 +11,7 @@ import pytest
 
 from unmapfuzz.campaign.merge import merge, origin_of
 from unmapfuzz.campaign.report import ReportError, report_data, write_report
+from unmapfuzz.programs import MODES, PLATFORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = Path(os.environ.get("UNMAPFUZZ_TEST_ARTIFACTS", ROOT / "out" / "test-artifacts"))
@@ -42,6 +43,28 @@ def test_a_merged_report_shows_both_campaigns(merged, two_campaigns):
     assert {b["signature"] for b in data["buckets"]} == union
     assert all(b["explanation"] and not b["explanation"].startswith("(no explanation") for b in data["buckets"])
     assert len(data["campaigns"]) == 2
+
+
+def test_the_report_shows_where_the_time_went_by_platform_and_mode(merged, two_campaigns):
+    """Each campaign's summary splits its harness's work by platform/mode, every geometry it ran
+    there; a merge sums them; the page lists them, most time first."""
+    summaries = [json.loads((d / "summary.json").read_text()) for d in two_campaigns]
+    for s in summaries:
+        split = s["geometries"]
+        assert set(split) == {f"{p}/{m}" for p in PLATFORMS for m in MODES}, split.keys()
+        assert 0 < sum(g["programs"] for g in split.values()) <= s["executions"]
+        assert all(g["programs_per_second"] == round(g["programs"] / g["seconds"], 1) for g in split.values())
+    data = report_data(merged)
+    rows = {r["geometry"]: r for r in data["geometries"]}
+    for where, row in rows.items():
+        assert row["programs"] == sum(s["geometries"].get(where, {}).get("programs", 0) for s in summaries)
+    seconds = [r["seconds"] for r in data["geometries"]]
+    assert seconds == sorted(seconds, reverse=True)
+    assert abs(sum(r["share"] for r in data["geometries"]) - 1) < 1e-6
+    page = write_report(merged).read_text()
+    section = page[page.index("Where the time went"):page.index("<h2>Buckets")]
+    assert [where for where in rows if where in section] == list(rows)
+    assert section.index(data["geometries"][0]["geometry"]) < section.index(data["geometries"][-1]["geometry"])
 
 
 def test_new_buckets_come_first_and_are_marked(tmp_path, two_campaigns):

@@ -14,9 +14,11 @@ inlined.  Top to bottom, in the order a person decides:
    ``first_seen``, all of them and the new ones;
 3. the matrix of implementation x platform/mode with the kinds found in
    each cell (new ones in red);
-4. the buckets, new first: signature, count, first seen, the explanation in
+4. where the time went, by platform/mode: programs judged, repeats, seconds
+   and rate (a geometry that takes most of the time starves the others);
+5. the buckets, new first: signature, count, first seen, the explanation in
    kernel terms and the minimised reproducer;
-5. the configuration of each campaign.
+6. the configuration of each campaign.
 """
 from __future__ import annotations
 
@@ -127,7 +129,21 @@ def report_data(out: Path) -> dict:
     events = _events(out)
     campaigns = summary.get("campaigns") or [summary]
     return {"out": str(out), "summary": summary, "buckets": buckets, "runs": _runs(events),
-            "campaigns": campaigns, "started": min((e["timestamp"] for e in events), default=None)}
+            "campaigns": campaigns, "started": min((e["timestamp"] for e in events), default=None),
+            "geometries": _geometry_rows(summary.get("geometries"))}
+
+
+def _geometry_rows(geometries) -> list[dict]:
+    """``summary.json``'s ``geometries`` as rows, most time first, each with its share of the
+    judging time; none for a summary from before they were recorded."""
+    if not isinstance(geometries, dict):
+        return []
+    rows = [dict(figures, geometry=where) for where, figures in geometries.items() if isinstance(figures, dict)]
+    total = sum(r.get("seconds") or 0 for r in rows)
+    for r in rows:
+        r["share"] = (r.get("seconds") or 0) / total if total > 0 else 0.0
+    rows.sort(key=lambda r: (-(r.get("seconds") or 0), r["geometry"]))
+    return rows
 
 
 # -- drawing -------------------------------------------------------------------------------------
@@ -258,6 +274,26 @@ def _bucket_table(data: dict) -> str:
             "<th>what went wrong, in kernel terms</th></tr>" + "".join(rows) + "</table>")
 
 
+def _geometry_table(data: dict) -> str:
+    rows = []
+    for r in data["geometries"]:
+        programs, repeats = r.get("programs") or 0, r.get("repeats") or 0
+        share = r["share"]
+        rows.append(
+            f"<tr><td class=sig>{html.escape(r['geometry'])}</td><td class=num>{programs:,}</td>"
+            f"<td class=num>{repeats / programs if programs else 0:.0%}</td>"
+            f"<td class=num>{r.get('seconds') or 0:,.1f}</td>"
+            f"<td><div class=bar><span style=\"width:{share * 100:.1f}%\"></span></div>{share:.0%}</td>"
+            f"<td class=num>{r.get('programs_per_second') or 0:,.0f}</td></tr>")
+    if not rows:
+        return "<p>Not recorded (a campaign from before unmapfuzz recorded it).</p>"
+    return ("<table class=geometries><tr><th>platform / mode</th><th>programs</th><th>repeats</th>"
+            "<th>seconds judging</th><th>share of the time</th><th>programs/s</th></tr>" + "".join(rows) +
+            "</table><p class=sub>From the workers' harness: programs judged (repeats answered from its memo "
+            "included) and the time spent judging them, without decoding an engine's input. A worker's last "
+            "seconds may be missing, so the programs add up to a little less than the executions.</p>")
+
+
 _CONFIG_KEYS = ("origin", "engine", "platform", "mode", "profile", "jobs", "seed", "executions",
                 "exec_per_second", "coverage", "elapsed_seconds", "finished")
 
@@ -294,6 +330,9 @@ th{background:#f3f3f3;font-weight:600} .mode{font-weight:400;color:#666}
 .buckets .num,.buckets .when{white-space:nowrap} .buckets tr.new td{background:#fff6f5}
 pre{background:#f6f8fa;padding:8px;font-size:12.5px;margin:6px 0;white-space:pre-wrap;overflow-wrap:anywhere}
 details summary{cursor:pointer;color:#1f5fa8;font-size:13px}
+.geometries td.num{text-align:right;white-space:nowrap} .geometries td.sig{font-family:ui-monospace,Menlo,Consolas,monospace}
+.bar{display:inline-block;width:160px;height:10px;background:#eceff3;margin-right:8px;vertical-align:middle}
+.bar span{display:block;height:100%;background:#1f77b4}
 """
 
 
@@ -324,6 +363,8 @@ def render(data: dict) -> str:
 {plot}
 <h2>Where: implementation &times; platform / mode</h2>
 {_matrix(data)}
+<h2>Where the time went: platform / mode</h2>
+{_geometry_table(data)}
 <h2>Buckets</h2>
 {_bucket_table(data)}
 <h2>Configuration</h2>
