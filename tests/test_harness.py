@@ -1,5 +1,8 @@
 """The harness's stats file: how much of its work went to each platform and mode."""
 import json
+import os
+import subprocess
+import sys
 
 from unmapfuzz.campaign.harness import Harness
 from unmapfuzz.impls import resolve_impls
@@ -31,3 +34,18 @@ def test_the_stats_split_programs_repeats_and_time_by_platform_and_mode(tmp_path
     assert stats["execs"] == 7 and stats["repeats"] == 1 and stats["invalid"] == 1
     assert all(0 < g["seconds"] < 60 for g in split.values())
 
+
+def test_an_atheris_worker_that_libfuzzer_ends_writes_its_last_stats(tmp_path):
+    """libFuzzer ends a worker whose -runs are done with C's exit(), which skips Python's exit
+    handlers: the harness is closed from a C one, so its last stats (and counts) are written."""
+    config = {"out": str(tmp_path / "out"), "platform": "all", "mode": "all"}
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "unmapfuzz.campaign.atheris_target", str(corpus), "-runs=40",
+                           "-seed=1"], env=dict(os.environ, UNMAPFUZZ_CONFIG=json.dumps(config)),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [path] = (tmp_path / "out" / "stats").glob("atheris.*.json")
+    stats = json.loads(path.read_text())
+    programs = sum(g["programs"] for g in stats["geometries"].values())
+    assert stats["execs"] == programs and 30 <= programs <= 40      # an input that decodes to no program is not one

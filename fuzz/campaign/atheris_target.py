@@ -88,6 +88,42 @@ def make_test_one_input(cfg: dict):
     return test_one_input, harness
 
 
+_C_HANDLERS: list = []
+"""The C ``atexit`` handlers registered by :func:`close_at_exit`, kept alive until the end."""
+
+
+def close_at_exit(harness) -> None:
+    """Close ``harness`` (its last counts and stats written) however the worker ends normally.
+
+    libFuzzer ends a worker whose ``-runs`` or ``-max_total_time`` are done with C's
+    ``exit()``, which runs C's ``atexit`` handlers but never returns to Python, so Python's
+    own handlers do not run: without a C one, the counts of the last second and the stats
+    of the last two were lost at the end of every atheris worker.  The C handler is
+    registered with ``__cxa_atexit`` (what C's ``atexit`` calls: glibc exports no
+    ``atexit`` symbol) and runs on the thread that called ``exit()``, between two inputs.
+    Registered with Python too, it runs once.
+    Ends that skip every handler (a kill, or libFuzzer's ``_Exit`` on SIGTERM, a crash or a
+    timeout) lose at most those seconds, as before.
+    """
+    import atexit
+    import ctypes
+
+    closed = []
+
+    def close(_arg=None) -> None:
+        if not closed:
+            closed.append(True)
+            harness.close()
+
+    atexit.register(close)
+    try:
+        handler = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(close)
+        if ctypes.CDLL(None).__cxa_atexit(handler, None, None) == 0:
+            _C_HANDLERS.append(handler)
+    except (OSError, AttributeError):       # no C library to ask: Python's handler alone
+        pass
+
+
 def main(argv: list[str]) -> None:
     # libFuzzer ends the process inside its SIGTERM handler, wherever the target is:
     # in the middle of writing a bucket, that bucket would be lost half-built.  So
@@ -97,8 +133,7 @@ def main(argv: list[str]) -> None:
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     cfg = load_config()
     test_one_input, harness = make_test_one_input(cfg)
-    import atexit
-    atexit.register(harness.close)
+    close_at_exit(harness)
     atheris.Setup(child_argv(argv, "unmapfuzz.campaign.atheris_target"), test_one_input)
     atheris.Fuzz()
 
