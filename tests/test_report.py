@@ -67,6 +67,21 @@ def test_the_report_shows_where_the_time_went_by_platform_and_mode(merged, two_c
     assert section.index(data["geometries"][0]["geometry"]) < section.index(data["geometries"][-1]["geometry"])
 
 
+def test_a_summary_from_before_the_split_says_it_was_not_recorded(tmp_path, two_campaigns):
+    """A campaign whose summary.json has no geometries (written by an older unmapfuzz) still
+    reports, and its table says the split was not recorded rather than showing nothing."""
+    out = tmp_path / "old"
+    shutil.copytree(two_campaigns[1], out)
+    summary = json.loads((out / "summary.json").read_text())
+    del summary["geometries"]
+    for run in summary["runs"]:
+        run.pop("geometries", None)
+    (out / "summary.json").write_text(json.dumps(summary))
+    assert report_data(out)["geometries"] == []
+    page = write_report(out, tmp_path / "r.html").read_text()
+    assert "Not recorded" in page[page.index("Where the time went"):page.index("<h2>Buckets")]
+
+
 def test_new_buckets_come_first_and_are_marked(tmp_path, two_campaigns):
     """Judged against an empty known list, every bucket is new: the verdict says so and each row is marked NEW."""
     out = tmp_path / "out"
