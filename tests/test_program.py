@@ -1,5 +1,7 @@
 """Tests for unmapfuzz.programs: the .ops data model, parser and formatter."""
 
+import dataclasses
+
 import pytest
 
 from unmapfuzz.programs import text as P
@@ -122,6 +124,16 @@ def test_with_ops():
     new = prog.with_ops([Unmap(0, 1)])
     assert new.ops == (Unmap(0, 1),) and new.platform == "arm32-lpae"
     assert new.expects == prog.expects and prog.ops == ()
+
+
+@pytest.mark.parametrize("prog", SAMPLES)
+def test_with_ops_keeps_every_other_field(prog):
+    """with_ops names Program's fields one by one (it is on the hot path, where
+    dataclasses.replace costs more): it must give what replace gives, so that a field
+    added to Program later and not added there fails here."""
+    ops = (Unmap(0x1000, 0x1000),)
+    assert prog.with_ops(ops) == dataclasses.replace(prog, ops=ops)
+    assert [f.name for f in dataclasses.fields(Program)] == ["platform", "mode", "ops", "profile", "expects"]
 
 
 def test_error_str_format():
