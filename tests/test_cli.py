@@ -10,6 +10,7 @@ import pytest
 
 import unmapfuzz
 from unmapfuzz.cli import main as cli
+from unmapfuzz.cli.fuzz import render_summary
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus" / "behaviour"
 FINDING = CORPUS / "old-abandons-at-empty-pud.ops"
@@ -153,3 +154,18 @@ def test_hostile_files_are_accepted_or_refused_in_one_line(tmp_path, capsys, con
     assert got == status
     if message:
         assert err.count("\n") == 1 and message in err and "set_int_max_str_digits" not in err
+
+
+def test_a_campaign_over_several_geometries_ends_saying_where_its_time_went(tmp_path):
+    """The closing text lists each platform/mode's share of the judging time, largest first
+    ('<1%' for a sliver, never a misleading 0%); a one-geometry campaign has no such line."""
+    summary = {"executions": 10, "elapsed_seconds": 1.0, "exec_per_second": 10.0, "baseline": "v3-pgdnone",
+               "buckets": [], "new": [],
+               "geometries": {"arm32-lpae/hyp": {"programs": 1, "seconds": 0.001},
+                              "arm64-4k-48/stage2": {"programs": 6, "seconds": 0.75},
+                              "arm64-4k-39/stage2": {"programs": 3, "seconds": 0.249}}}
+    lines = render_summary(summary, tmp_path).splitlines()
+    assert lines[1] == ("time by platform/mode: arm64-4k-48/stage2 75%, arm64-4k-39/stage2 25%, "
+                        f"arm32-lpae/hyp <1% (table: {tmp_path}/report.html)")
+    summary["geometries"] = {"arm64-4k-39/stage2": {"programs": 10, "seconds": 1.0}}
+    assert not any(line.startswith("time by") for line in render_summary(summary, tmp_path).splitlines())
