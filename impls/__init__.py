@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -100,9 +101,38 @@ def resolve_impls(specs=(), only: str | None = None, origins: dict | None = None
     return impls
 
 
+_COPIES: set[UnmapRange] = set()      # the unmap_range of every copy builtin_copies() made
+
+
+def builtin_copies(tag: str) -> dict[str, UnmapRange]:
+    """A separate copy of each built-in implementation, by name: its module executed again
+    from its own file, as ``unmapfuzz.impls.NAME@TAG``, so that every function of it is a
+    new object with code objects of its own, and the same source line for line.
+
+    The atheris target of a campaign over several geometries instruments one copy per
+    (platform, mode): libFuzzer's coverage, which only counts the edges of the code it
+    runs, then tells a walker's edge on one geometry from the same edge on another.  A
+    copy is a built-in (:func:`is_builtin`): it is never guarded nor instrumented by path,
+    and judged exactly as the original.  The module objects are kept in ``sys.modules``."""
+    copies = {}
+    for name, original in BUILTIN.items():
+        source = sys.modules[original.__module__]
+        module_name = f"{source.__name__}@{tag}"
+        module = sys.modules.get(module_name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(module_name, source.__file__)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            sys.modules[module_name] = module
+        fn = module.unmap_range
+        _COPIES.add(fn)
+        copies[name] = fn
+    return copies
+
+
 def is_builtin(fn: UnmapRange) -> bool:
-    """Whether ``fn`` is one of ours (and so never needs instrumenting by path)."""
-    return fn in BUILTIN.values()
+    """Whether ``fn`` is one of ours, or a copy of one (and so never needs instrumenting by path)."""
+    return fn in BUILTIN.values() or fn in _COPIES
 
 
-__all__ = ["BUILTIN", "UnmapRange", "ImplError", "load_impl", "resolve_impls", "is_builtin"]
+__all__ = ["BUILTIN", "UnmapRange", "ImplError", "load_impl", "resolve_impls", "is_builtin", "builtin_copies"]

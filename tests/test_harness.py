@@ -1,8 +1,10 @@
-"""The harness's stats file: how much of its work went to each platform and mode."""
+"""The harness: how much of its work went to each platform and mode (its stats file), how an
+atheris worker ends (its last stats written), and each geometry's own instrumented walkers."""
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from unmapfuzz.campaign.harness import Harness
 from unmapfuzz.impls import resolve_impls
@@ -49,3 +51,59 @@ def test_an_atheris_worker_that_libfuzzer_ends_writes_its_last_stats(tmp_path):
     stats = json.loads(path.read_text())
     programs = sum(g["programs"] for g in stats["geometries"].values())
     assert stats["execs"] == programs and 30 <= programs <= 40      # an input that decodes to no program is not one
+
+
+PER_GEOMETRY = r"""
+import json, os, sys
+from pathlib import Path
+os.environ["UNMAPFUZZ_CONFIG"] = json.dumps({"out": sys.argv[1], "platform": sys.argv[2], "mode": sys.argv[3]})
+from unmapfuzz.campaign import atheris_target
+from unmapfuzz.impls import BUILTIN, is_builtin
+from unmapfuzz.programs import load
+from unmapfuzz.verdict.check import check
+
+from unmapfuzz.programs import geometries
+_, harness = atheris_target.make_test_one_input(atheris_target.load_config())
+assert harness.impls_for == {}          # made when a geometry's first program runs
+own = {(p, m): harness.impls_of(p, m) for p, m in geometries(sys.argv[2], sys.argv[3])}
+own = {k: v for k, v in own.items() if v is not harness.impls}
+out = {"pairs": sorted("/".join(k) for k in own), "same_verdicts": 0, "differ": []}
+seen = {}
+for (platform, mode), impls in own.items():
+    assert set(impls) == set(BUILTIN)
+    for name, fn in impls.items():
+        assert fn is not BUILTIN[name] and is_builtin(fn), name
+        assert "__ATHERIS_INSTRUMENTED__" in fn.__code__.co_consts, (name, platform, mode)
+        assert id(fn.__code__) not in seen, (name, platform, mode, seen.get(id(fn.__code__)))
+        seen[id(fn.__code__)] = (name, platform, mode)
+for path in sorted(Path(sys.argv[4]).rglob("*.ops")):
+    program = load(path)
+    impls = own.get((program.platform, program.mode))
+    if impls is None:
+        continue
+    mine, theirs = check(program, impls).to_json(), check(program).to_json()
+    if mine == theirs:
+        out["same_verdicts"] += 1
+    else:
+        out["differ"].append(str(path))
+print(json.dumps(out))
+"""
+
+
+def test_each_geometry_of_an_atheris_campaign_has_its_own_instrumented_walkers(tmp_path):
+    """Over several geometries, the atheris target gives each (platform, mode), when its first
+    program runs, its own instrumented copy of every built-in walker (libFuzzer's coverage then tells a walker's
+    edge on one geometry from the same edge on another), each a built-in, and every corpus
+    program gets the same verdict from the copies as from the originals."""
+    corpus = Path(__file__).resolve().parent.parent / "corpus"
+    proc = subprocess.run([sys.executable, "-c", PER_GEOMETRY, str(tmp_path / "out"), "all", "all", str(corpus)],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert len(result["pairs"]) == 10 and not result["differ"]
+    assert result["same_verdicts"] >= 50
+    # One geometry: nothing to tell apart, the walkers imported (and instrumented) once serve it.
+    proc = subprocess.run([sys.executable, "-c", PER_GEOMETRY, str(tmp_path / "one"), "arm64-4k-39", "stage2",
+                           str(corpus)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout.splitlines()[-1])["pairs"] == []

@@ -100,6 +100,8 @@ class Harness:
         name), recorded in every new bucket so that its reproducer can name them."""
         self.out = Path(out)
         self.impls = impls
+        self.impls_for: dict[tuple[str, str], dict] = {}   # (platform, mode) -> its impls (see impls_of)
+        self.geometry_impls = None   # (platform, mode) -> impls of that geometry's own; None: self.impls
         self.profile = profile
         self.engine = engine
         self.baseline = baseline
@@ -135,8 +137,8 @@ class Harness:
             memo.move_to_end(key)
             self.repeats += 1
             return found, None
-        verdict = check(program, self.impls, self.profile, baseline=self.baseline, finals=False,
-                        prefixes=self.prefixes)
+        impls = self.impls_for.get((program.platform, program.mode)) or self.impls_of(program.platform, program.mode)
+        verdict = check(program, impls, self.profile, baseline=self.baseline, finals=False, prefixes=self.prefixes)
         found = None if verdict.invalid else tuple(judged(verdict).items())
         # Programs share a few judgements: keep one object of each, so that the memo is
         # mostly references (less for the garbage collector to walk).
@@ -148,6 +150,17 @@ class Harness:
         if len(memo) > self.memo_size:
             memo.popitem(last=False)
         return found, verdict
+
+    def impls_of(self, platform: str, mode: str) -> dict:
+        """The implementations that judge programs of ``platform``/``mode``: :attr:`impls`, or
+        what :attr:`geometry_impls` makes for it, made the first time it is asked and kept (the
+        atheris target instruments a copy of the walkers per geometry: the first program of a
+        geometry pays for its copy, and a worker pays only for the geometries it meets)."""
+        impls = self.impls_for.get((platform, mode))
+        if impls is None:
+            impls = self.impls if self.geometry_impls is None else self.geometry_impls(platform, mode)
+            self.impls_for[(platform, mode)] = impls
+        return impls
 
     def run(self, program: Program, *, keep_text: bool = True) -> Judged:
         """Check ``program`` (or count a repeat) and record what it shows; its judgement.
@@ -171,7 +184,8 @@ class Harness:
                 return format_program(program, header=(f"found by the {self.engine} engine",))
 
             def verdict_json() -> dict:   # on a repeat, every bucket it needs is there: almost never called
-                return (verdict or check(program, self.impls, self.profile, baseline=self.baseline)).to_json()
+                return (verdict or check(program, self.impls_of(program.platform, program.mode), self.profile,
+                                         baseline=self.baseline)).to_json()
 
             for sig, explained in found:
                 self.store.record(sig, text, verdict_json, explained)

@@ -12,6 +12,11 @@ module name, so the modules left out are listed one by one here
 (``tests/test_layout.py`` checks the list against the tree).  It only sees
 modules imported inside it: :func:`import_instrumented` must run before
 anything imports ``unmapfuzz.impls``.
+
+A campaign over several geometries also instruments one copy of the walkers
+per (platform, mode), function by function
+(:func:`unmapfuzz.campaign.atheris_target.coverage_per_geometry`), so that
+libFuzzer's coverage tells the geometries apart.
 """
 from __future__ import annotations
 
