@@ -154,8 +154,8 @@ class Harness:
     def impls_of(self, platform: str, mode: str) -> dict:
         """The implementations that judge programs of ``platform``/``mode``: :attr:`impls`, or
         what :attr:`geometry_impls` makes for it, made the first time it is asked and kept (the
-        atheris target instruments a copy of the walkers per geometry: the first program of a
-        geometry pays for its copy, and a worker pays only for the geometries it meets)."""
+        atheris target asks for every geometry before libFuzzer starts: see
+        :func:`~unmapfuzz.campaign.atheris_target.coverage_per_geometry`)."""
         impls = self.impls_for.get((platform, mode))
         if impls is None:
             impls = self.impls if self.geometry_impls is None else self.geometry_impls(platform, mode)
