@@ -30,6 +30,7 @@ from pathlib import Path
 from unmapfuzz.atomic import atomic_write
 
 from .merge import bucket_is_known
+from .runs import geometry_rows
 from .store import read_buckets
 
 __all__ = ["ReportError", "report_data", "render", "write_report"]
@@ -130,20 +131,7 @@ def report_data(out: Path) -> dict:
     campaigns = summary.get("campaigns") or [summary]
     return {"out": str(out), "summary": summary, "buckets": buckets, "runs": _runs(events),
             "campaigns": campaigns, "started": min((e["timestamp"] for e in events), default=None),
-            "geometries": _geometry_rows(summary.get("geometries"))}
-
-
-def _geometry_rows(geometries) -> list[dict]:
-    """``summary.json``'s ``geometries`` as rows, most time first, each with its share of the
-    judging time; none for a summary from before they were recorded."""
-    if not isinstance(geometries, dict):
-        return []
-    rows = [dict(figures, geometry=where) for where, figures in geometries.items() if isinstance(figures, dict)]
-    total = sum(r.get("seconds") or 0 for r in rows)
-    for r in rows:
-        r["share"] = (r.get("seconds") or 0) / total if total > 0 else 0.0
-    rows.sort(key=lambda r: (-(r.get("seconds") or 0), r["geometry"]))
-    return rows
+            "geometries": geometry_rows(summary.get("geometries"))}
 
 
 # -- drawing -------------------------------------------------------------------------------------

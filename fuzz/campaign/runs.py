@@ -43,7 +43,7 @@ from .libfuzzer import parse_libfuzzer
 from .outdir import CampaignError
 
 __all__ = ["IDENTITY", "CampaignMismatch", "identity_of", "previous_runs", "fold_leftovers",
-           "remove_leftovers", "worker_stats", "run_entry", "totals", "geometry_totals", "LOST"]
+           "remove_leftovers", "worker_stats", "run_entry", "totals", "geometry_totals", "geometry_rows", "LOST"]
 
 IDENTITY = ("engine", "platform", "mode", "profile", "impls")
 OPTION = {"engine": "--engine", "platform": "--platform", "mode": "--mode", "profile": "--profile",
@@ -149,6 +149,8 @@ def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
         invalid += s.get("invalid", 0)
         last = max(last, s.get("time", 0.0))
         _add_geometries(geometries, s.get("geometries"))
+    for figures in geometries.values():
+        figures["seconds"] = round(figures["seconds"], 3)
     if engine == "atheris":
         # libFuzzer exits without running Python's exit handlers, so its
         # own status lines are the reliable count of executions: in the logs of
@@ -225,8 +227,6 @@ def _add_geometries(into: dict[str, dict], more) -> None:
             value = figures.get(key)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 mine[key] += value
-    for figures in into.values():
-        figures["seconds"] = round(figures["seconds"], 3)
 
 
 def _larger(a: dict[str, dict], b: dict[str, dict]) -> dict[str, dict]:
@@ -251,9 +251,23 @@ def geometry_totals(records: list[dict]) -> dict[str, dict]:
     for record in records:
         _add_geometries(total, record.get("geometries"))
     for figures in total.values():
-        seconds = figures["seconds"]
+        seconds = figures["seconds"] = round(figures["seconds"], 3)
         figures["programs_per_second"] = round(figures["programs"] / seconds, 1) if seconds > 0 else 0.0
     return dict(sorted(total.items()))
+
+
+def geometry_rows(geometries) -> list[dict]:
+    """``geometries`` (as :func:`geometry_totals` gives them) as rows, most time first, each with
+    its ``geometry`` name and its ``share`` of the judging time; none for a summary from before
+    they were recorded (the report's table and a campaign's closing line)."""
+    if not isinstance(geometries, dict):
+        return []
+    rows = [dict(figures, geometry=where) for where, figures in geometries.items() if isinstance(figures, dict)]
+    total = sum(r.get("seconds") or 0 for r in rows)
+    for r in rows:
+        r["share"] = (r.get("seconds") or 0) / total if total > 0 else 0.0
+    rows.sort(key=lambda r: (-(r.get("seconds") or 0), r["geometry"]))
+    return rows
 
 
 def _shown(value) -> str:

@@ -108,13 +108,12 @@ def render_summary(summary: dict, out: Path) -> str:
     lines = [f"{summary['executions']} executions in {summary['elapsed_seconds']}s "
              f"({summary['exec_per_second']}/s) against the baseline {summary.get('baseline')}; "
              f"{len(buckets)} buckets, {len(summary['new'])} new; see {out}/summary.json"]
-    split = summary.get("geometries") or {}
-    total = sum(g.get("seconds") or 0 for g in split.values())
-    if len(split) > 1 and total > 0:
-        shares = sorted(((g.get("seconds") or 0) / total, where) for where, g in split.items())
-        lines.append("time by platform/mode: " + ", ".join(f"{where} {share:.0%}" if share >= 0.005 else f"{where} <1%"
-                                                           for share, where in reversed(shares))
-                     + f" (table: {out}/report.html)")
+    from unmapfuzz.campaign.runs import geometry_rows   # structlog only when fuzzing
+    rows = geometry_rows(summary.get("geometries"))
+    if len(rows) > 1 and any(r["share"] for r in rows):
+        lines.append("time by platform/mode: " + ", ".join(
+            f"{r['geometry']} {r['share']:.0%}" if r["share"] >= 0.005 else f"{r['geometry']} <1%" for r in rows)
+            + f" (table: {out}/report.html)")
     groups = (("NEW for your implementation", [b for b in buckets if not b["known"] and b.get("user")]),
               ("NEW", [b for b in buckets if not b["known"] and not b.get("user")]),
               ("known", [b for b in buckets if b["known"]]))
