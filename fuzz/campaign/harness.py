@@ -205,7 +205,7 @@ class Harness:
         atomic_write(self.stats_path, json.dumps(dict(
             engine=self.engine, pid=os.getpid(), execs=self.execs, invalid=self.invalid,
             findings=self.findings, repeats=self.repeats, started=self.started, time=now,
-            geometries={f"{platform}/{mode}": {"programs": n, "repeats": r, "seconds": round(t, 3)}
+            geometries={f"{platform}/{mode}": {"programs": n, "repeats": r, "seconds": round(t, 6)}
                         for (platform, mode), (n, r, t) in self.geometries.items()},
             **self.extra)))
 
