@@ -137,7 +137,8 @@ class Harness:
             memo.move_to_end(key)
             self.repeats += 1
             return found, None
-        verdict = check(program, self.impls_of(program.platform, program.mode), self.profile, baseline=self.baseline, finals=False, prefixes=self.prefixes)
+        verdict = check(program, self.impls_of(program.platform, program.mode), self.profile,
+                        baseline=self.baseline, finals=False, prefixes=self.prefixes)
         found = None if verdict.invalid else tuple(judged(verdict).items())
         # Programs share a few judgements: keep one object of each, so that the memo is
         # mostly references (less for the garbage collector to walk).
