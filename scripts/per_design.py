@@ -49,6 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from unmapfuzz.bench.measure import CAMPAIGN_MAX_OPS
 from unmapfuzz.campaign.campaign import packaged_corpus
 from unmapfuzz.campaign.harness import CONFIG_ENV, Harness
 from unmapfuzz.generation.seeds import program_from_input, write_seeds
@@ -84,7 +85,7 @@ target.main(sys.argv[1:])
 INSTRUMENTED = r"""
 import sys, tempfile, time
 from pathlib import Path
-what, stream, platform, mode, scripts = sys.argv[1:]
+what, stream, platform, mode, max_ops, scripts = sys.argv[1:]
 if what != "nothing":
     import atheris
     from unmapfuzz.campaign.instrument import NOT_INSTRUMENTED
@@ -100,7 +101,7 @@ inputs = read_stream(Path(stream))
 harness = Harness(Path(tempfile.mkdtemp()), dict(BUILTIN), "realistic", "atheris")
 started = time.perf_counter()
 for one in inputs:
-    program = program_from_input(one, platform, mode, "realistic", 12)
+    program = program_from_input(one, platform, mode, "realistic", int(max_ops))
     if program is not None:
         harness.run(program, keep_text=False)
 print(time.perf_counter() - started)
@@ -176,7 +177,8 @@ def main() -> int:
         print(f"[per-design] recorded {args.runs} executions in {time.perf_counter() - started:.1f} s; "
               f"timing the last {len(inputs)}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        programs = [program_from_input(data, args.platform, args.mode, "realistic", 12) for data in inputs]
+        programs = [program_from_input(data, args.platform, args.mode, "realistic", CAMPAIGN_MAX_OPS)
+                    for data in inputs]
         decode = (time.perf_counter() - t0) / len(inputs)
         programs = [p for p in programs if p is not None]
         table = designs(work)
@@ -212,7 +214,8 @@ def main() -> int:
         for _ in range(args.rounds):
             for what in INSTRUMENTING:
                 done = subprocess.run([sys.executable, "-c", INSTRUMENTED, what, str(window), args.platform,
-                                       args.mode, str(Path(__file__).resolve().parent)], capture_output=True, text=True, check=True, cwd=work)
+                                       args.mode, str(CAMPAIGN_MAX_OPS), str(Path(__file__).resolve().parent)],
+                                      capture_output=True, text=True, check=True, cwd=work)
                 worker[what].append(float(done.stdout))
                 print(f"[per-design] {what} instrumented: {worker[what][-1]:.2f} s", file=sys.stderr, flush=True)
     first = statistics.median(next(iter(seconds.values())))     # the before tree's, or the reference's
