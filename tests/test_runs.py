@@ -134,3 +134,12 @@ def test_leftovers_fold_the_split_of_a_killed_run_once(tmp_path):
     assert runs[0]["geometries"] == want and runs[0]["executions"] == 100
     assert not fold_leftovers(runs, tmp_path, "random")
     assert runs[0]["geometries"] == want
+
+
+def test_a_geometry_judged_in_under_a_millisecond_keeps_its_time_and_rate(tmp_path):
+    """Seconds are kept to the microsecond from the stats file to the summary: a geometry that took
+    0.4 ms is not written as 0 seconds and 0 programs/s."""
+    write_split(tmp_path, "random.1.json", {"arm32-lpae/hyp": {"programs": 2, "repeats": 0, "seconds": 0.0004}})
+    split = worker_stats(tmp_path, "random")["geometries"]
+    assert split["arm32-lpae/hyp"]["seconds"] == 0.0004
+    assert geometry_totals([{"geometries": split}])["arm32-lpae/hyp"]["programs_per_second"] == 5000.0

@@ -150,7 +150,7 @@ def worker_stats(out: Path, engine: str, since: float | None = None) -> dict:
         last = max(last, s.get("time", 0.0))
         _add_geometries(geometries, s.get("geometries"))
     for figures in geometries.values():
-        figures["seconds"] = round(figures["seconds"], 3)
+        figures["seconds"] = round(figures["seconds"], 6)
     if engine == "atheris":
         # libFuzzer exits without running Python's exit handlers, so its
         # own status lines are the reliable count of executions: in the logs of
@@ -251,7 +251,7 @@ def geometry_totals(records: list[dict]) -> dict[str, dict]:
     for record in records:
         _add_geometries(total, record.get("geometries"))
     for figures in total.values():
-        seconds = figures["seconds"] = round(figures["seconds"], 3)
+        seconds = figures["seconds"] = round(figures["seconds"], 6)
         figures["programs_per_second"] = round(figures["programs"] / seconds, 1) if seconds > 0 else 0.0
     return dict(sorted(total.items()))
 
